@@ -1,0 +1,87 @@
+// ops.h — every differentiable op of the engine (the list is include/nn/ops.def).
+//
+// Each op checks its arguments (shapes, dtypes, devices) and throws nn::Error naming itself,
+// runs on the input's device (CPU reference loops in float32/float64, or CUDA in float32), and
+// records its backward when an input requires grad. One file per family under src/ops/, with
+// the formulas in its header comment.
+#pragma once
+#include "nn/autograd.h"
+#include "nn/tensor.h"
+
+namespace nn {
+
+// ---- linear algebra (src/ops/linear.cpp; cuBLAS on CUDA)
+Tensor matmul(const Tensor& a, const Tensor& b);  // (M,K) x (K,N) -> (M,N)
+// y = x w^T + b; x (N,in), w (out,in) as PyTorch's Linear, b (out) or undefined.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+// ---- convolutions (src/ops/conv.cpp; cuDNN on CUDA)
+struct Conv2dArgs {
+  int stride_h = 1, stride_w = 1;
+  int pad_h = 0, pad_w = 0;
+  int out_pad_h = 0, out_pad_w = 0;  // conv_transpose2d only
+  static Conv2dArgs make(int stride, int padding, int output_padding = 0) {
+    return Conv2dArgs{stride, stride, padding, padding, output_padding, output_padding};
+  }
+};
+// x (N,C,H,W), weight (O,C,kh,kw) as PyTorch's Conv2d, bias (O) or undefined.
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dArgs& args);
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), int stride = 1,
+              int padding = 0);
+// x (N,C,H,W), weight (C,O,kh,kw) as PyTorch's ConvTranspose2d, bias (O) or undefined;
+// H_out = (H-1) stride - 2 padding + kh + output_padding.
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dArgs& args);
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), int stride = 1,
+                        int padding = 0, int output_padding = 0);
+
+// ---- batch normalization (src/ops/batchnorm.cpp; hand-written CUDA kernels)
+// x (N,C) or (N,C,H,W); weight, bias, running_mean, running_var (C). training: normalise with the
+// batch statistics (biased variance) and update the running ones in place with `momentum` and the
+// unbiased variance; eval: normalise with the running statistics. Running stats may be undefined
+// in training mode (then nothing is updated). weight/bias may be undefined (no affine).
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                  const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+
+// ---- activations (src/ops/activation.cpp)
+Tensor relu(const Tensor& x);
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+
+// ---- dropout (src/ops/dropout.cpp): zeroes each element with probability p (mask from the
+// shared Philox generator, so CPU and CUDA masks are identical) and scales the rest by 1/(1-p);
+// the identity when !training or p == 0.
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen);
+
+// ---- shapes (src/ops/shape.cpp): views, no copy. One dimension may be -1.
+Tensor reshape(const Tensor& x, const Shape& shape);
+Tensor flatten(const Tensor& x);  // (N, ...) -> (N, rest)
+
+// ---- element-wise arithmetic and reductions (src/ops/elementwise.cpp); same shapes, no broadcasting
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor add_scalar(const Tensor& a, double s);
+Tensor mul_scalar(const Tensor& a, double s);
+Tensor sum(const Tensor& x);   // -> 0-dim tensor
+Tensor mean(const Tensor& x);  // -> 0-dim tensor
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator+(const Tensor& a, double s) { return add_scalar(a, s); }
+inline Tensor operator*(const Tensor& a, double s) { return mul_scalar(a, s); }
+inline Tensor operator*(double s, const Tensor& a) { return mul_scalar(a, s); }
+
+// ---- losses (src/ops/loss.cpp); all return the mean as a 0-dim tensor.
+// Binary cross-entropy on logits, the stable form: max(x,0) - x t + log(1 + exp(-|x|)).
+Tensor bce_with_logits(const Tensor& logits, const Tensor& target);
+// Binary cross-entropy on probabilities, logs clamped at -100 as PyTorch's BCELoss.
+Tensor bce(const Tensor& prob, const Tensor& target);
+// Hinge losses: D: mean(relu(1 - d_real)) + mean(relu(1 + d_fake)); G: -mean(d_fake).
+Tensor hinge_d_loss(const Tensor& d_real, const Tensor& d_fake);
+Tensor hinge_g_loss(const Tensor& d_fake);
+
+// ---- non-differentiable helpers used by backward passes and optimizers
+void accumulate_(const Tensor& dst, const Tensor& src, double scale = 1.0);  // dst += scale * src
+
+}  // namespace nn

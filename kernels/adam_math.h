@@ -1,0 +1,35 @@
+// adam_math.h — one Adam update of one parameter element, shared by the CPU loop and the fused
+// CUDA kernel (kernels/adam.cu). PyTorch's rule (torch.optim.Adam, weight_decay 0, amsgrad off):
+//
+//   m <- lerp(m, g, 1 - beta1)            = beta1 m + (1 - beta1) g
+//   v <- beta2 v + (1 - beta2) g^2
+//   p <- p - (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+//
+// eps is added after the square root. lerp is evaluated as PyTorch evaluates it (two forms, by
+// weight) so float32 results follow PyTorch's rounding. The bias corrections depend only on the
+// step t and are computed once per step on the host (AdamScalars).
+#pragma once
+#include "hd.h"
+
+namespace nn {
+
+struct AdamScalars {
+  float beta1, beta2, eps;
+  float step_size;             // lr / (1 - beta1^t)
+  float bias_correction2_sqrt;  // sqrt(1 - beta2^t)
+};
+
+template <class T>
+NN_HD T lerp_like_torch(T a, T b, T w) {
+  return (w < T(0.5)) ? a + w * (b - a) : b - (b - a) * (T(1) - w);
+}
+
+template <class T>
+NN_HD void adam_update(T& p, T g, T& m, T& v, const AdamScalars& sc) {
+  m = lerp_like_torch(m, g, T(1) - T(sc.beta1));
+  v = T(sc.beta2) * v + (T(1) - T(sc.beta2)) * g * g;
+  T denom = sqrt(v) / T(sc.bias_correction2_sqrt) + T(sc.eps);
+  p = p - T(sc.step_size) * (m / denom);
+}
+
+}  // namespace nn

@@ -1,0 +1,74 @@
+// kernels.h — plain C++ declarations of every CUDA kernel launcher, one block per .cu family.
+//
+// Launchers take raw float pointers, sizes and a stream; they never see a Tensor, so they can be
+// benchmarked on their own (bench/). Every launcher checks its launch (NN_LAUNCH_CHECK).
+// Backward launchers ACCUMULATE into their gradient outputs (dx += ...), the engine's rule.
+// Scalars that live on the device (an upstream gradient of a loss) are passed as pointers, so
+// no launcher ever waits for the host.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "adam_math.h"
+#include "elementwise_math.h"
+#include "loss_math.h"
+
+namespace nn {
+
+// ---- elementwise.cu: activations, arithmetic, fills, reductions
+void activation_fwd_cuda(ActKind kind, const float* x, float* y, int64_t n, float slope, cudaStream_t s);
+// dx += dy * f'(.); `xy` is the input x for ReLU/leaky ReLU and the output y for tanh/sigmoid.
+void activation_bwd_cuda(ActKind kind, const float* xy, const float* dy, float* dx, int64_t n, float slope,
+                         cudaStream_t s);
+void binary_fwd_cuda(BinaryKind kind, const float* a, const float* b, float* y, int64_t n, cudaStream_t s);
+void affine_fwd_cuda(const float* x, float* y, int64_t n, float scale, float shift, cudaStream_t s);  // y = scale x + shift
+void axpy_cuda(float alpha, const float* x, float* y, int64_t n, cudaStream_t s);          // y += alpha x
+void mul_accumulate_cuda(float alpha, const float* a, const float* b, float* y, int64_t n,
+                         cudaStream_t s);                                                  // y += alpha a b
+void scalar_accumulate_cuda(float alpha, const float* scalar, float* y, int64_t n, cudaStream_t s);  // y += alpha *scalar
+void sum_cuda(const float* x, int64_t n, float scale, float* out, cudaStream_t s);         // *out = scale sum(x), deterministic
+void fill_cuda(float* y, int64_t n, float value, cudaStream_t s);
+// y_i = fma(u_i, span, lo) and y_i = fma(z_i, std, mean): the same float ops as the CPU fills.
+void uniform_fill_cuda(float* y, int64_t n, uint64_t seed, uint64_t c0, float lo, float span, cudaStream_t s);
+void normal_fill_cuda(float* y, int64_t n, uint64_t seed, uint64_t c0, float mean, float std, cudaStream_t s);
+
+// ---- batchnorm.cu: x viewed as (N, C, HW). gamma/beta may be null (no affine: 1 and 0).
+// Training: per-channel batch mean and biased variance -> save_mean, save_invstd = 1/sqrt(var+eps),
+// y = (x - mean) invstd gamma + beta; running stats (if non-null) <- (1-momentum) r + momentum
+// (mean, unbiased var). Eval: the same with the running statistics (also written to save_*).
+void batchnorm_fwd_train_cuda(const float* x, const float* gamma, const float* beta, float* y, float* save_mean,
+                              float* save_invstd, float* running_mean, float* running_var, int N, int C, int HW,
+                              float momentum, float eps, cudaStream_t s);
+void batchnorm_fwd_eval_cuda(const float* x, const float* gamma, const float* beta, const float* running_mean,
+                             const float* running_var, float* y, float* save_mean, float* save_invstd, int N, int C,
+                             int HW, float eps, cudaStream_t s);
+// dx (nullable), dgamma (nullable), dbeta (nullable) accumulate. `training` picks the formula:
+// batch statistics depend on x in training mode, running ones do not.
+void batchnorm_bwd_cuda(const float* x, const float* dy, const float* gamma, const float* save_mean,
+                        const float* save_invstd, float* dx, float* dgamma, float* dbeta, int N, int C, int HW,
+                        bool training, cudaStream_t s);
+
+// ---- dropout.cu: keep element i when rng_bits(seed, c0, i) >= threshold (threshold = p 2^32),
+// y = x * scale * keep, scale = 1/(1-p). Backward regenerates the mask: dx += dy * scale * keep.
+void dropout_fwd_cuda(const float* x, float* y, int64_t n, uint64_t seed, uint64_t c0, uint32_t threshold,
+                      float scale, cudaStream_t s);
+void dropout_bwd_cuda(const float* dy, float* dx, int64_t n, uint64_t seed, uint64_t c0, uint32_t threshold,
+                      float scale, cudaStream_t s);
+
+// ---- loss.cu: per-element losses (loss_math.h) reduced to one float, deterministically.
+// fwd: *out (+)= scale * sum_i loss(x_i, t_i) (accumulate picks += or =); target may be null
+// for the kinds that have none. bwd: dx_i += (*gout) * scale * dloss/dx_i.
+void loss_fwd_cuda(LossKind kind, const float* x, const float* target, int64_t n, float scale, bool accumulate,
+                   float* out, cudaStream_t s);
+void loss_bwd_cuda(LossKind kind, const float* x, const float* target, const float* gout, float* dx, int64_t n,
+                   float scale, cudaStream_t s);
+
+// ---- bias.cu: per-channel bias of a (N, C, HW) tensor.
+void bias_add_cuda(float* y, const float* bias, int N, int C, int HW, cudaStream_t s);    // y[n,c,:] += b[c]
+void bias_grad_cuda(const float* dy, float* dbias, int N, int C, int HW, cudaStream_t s);  // db[c] += sum dy[n,c,:]
+
+// ---- adam.cu: one fused update over a whole parameter arena (adam_math.h).
+void adam_step_cuda(float* param, const float* grad, float* m, float* v, int64_t n, AdamScalars sc, cudaStream_t s);
+
+}  // namespace nn

@@ -1,0 +1,31 @@
+// backend.cpp — settings shared by all backends, and the CPU-only stand-ins for the CUDA
+// queries (the real ones live in src/cuda/context.cpp).
+#include "nn/backend.h"
+
+#include "nn/tensor.h"
+
+namespace nn {
+
+BackendSettings& backend_settings() {
+  static BackendSettings settings;
+  return settings;
+}
+
+#if defined(NN_WITH_CUDA)
+bool cuda_built() { return true; }
+#else
+bool cuda_built() { return false; }
+bool cuda_available() { return false; }
+void cuda_synchronize() {}
+std::string cuda_device_description() { return "no GPU: this build has no CUDA backend"; }
+#endif
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + ")";
+}
+
+void throw_error(const std::string& msg) { throw Error(msg); }
+
+}  // namespace nn

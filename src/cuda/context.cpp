@@ -1,0 +1,163 @@
+// context.cpp — stream, allocator pool, cuBLAS and cuDNN handles (see context.h).
+#include "cuda/context.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+
+#include "nn/backend.h"
+#include "nn/tensor.h"
+
+namespace nn {
+
+bool cuda_sync_launches() {
+  static const bool on = [] {
+    const char* v = std::getenv("NN_SYNC_LAUNCHES");
+    return v != nullptr && std::string(v) != "0" && std::string(v) != "";
+  }();
+  return on;
+}
+
+namespace cuda {
+namespace {
+
+struct Context {
+  cudaStream_t stream = nullptr;
+  cublasHandle_t cublas = nullptr;
+  cudnnHandle_t cudnn = nullptr;
+};
+
+Context& context() {
+  static Context ctx;
+  return ctx;
+}
+
+std::once_flag stream_once, cublas_once, cudnn_once;
+
+void init_stream() {
+  NN_CHECK(cuda_available(), "CUDA: no usable GPU (", cuda_device_description(), ")");
+  NN_CUDA_CHECK(cudaSetDevice(0));
+  NN_CUDA_CHECK(cudaStreamCreateWithFlags(&context().stream, cudaStreamNonBlocking));
+  // Keep freed blocks in the pool instead of returning them to the driver at each sync.
+  cudaMemPool_t pool;
+  NN_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, 0));
+  uint64_t threshold = UINT64_MAX;
+  NN_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+}
+
+}  // namespace
+
+cudaStream_t stream() {
+  std::call_once(stream_once, init_stream);
+  return context().stream;
+}
+
+cublasHandle_t cublas() {
+  std::call_once(cublas_once, [] {
+    cudaStream_t s = stream();
+    NN_CUBLAS_CHECK(cublasCreate(&context().cublas));
+    NN_CUBLAS_CHECK(cublasSetStream(context().cublas, s));
+  });
+  // TF32 is a process-wide setting that may change between calls.
+  NN_CUBLAS_CHECK(cublasSetMathMode(context().cublas, backend_settings().allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
+                                                                                     : CUBLAS_DEFAULT_MATH));
+  return context().cublas;
+}
+
+cudnnHandle_t cudnn() {
+  std::call_once(cudnn_once, [] {
+    cudaStream_t s = stream();
+    NN_CUDNN_CHECK(cudnnCreate(&context().cudnn));
+    NN_CUDNN_CHECK(cudnnSetStream(context().cudnn, s));
+  });
+  return context().cudnn;
+}
+
+void* alloc(size_t bytes) {
+  if (bytes == 0) return nullptr;
+  void* p = nullptr;
+  cudaError_t err = cudaMallocAsync(&p, bytes, stream());
+  if (err == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // clear the sticky-free error state
+    size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    throw_error(str_cat("CUDA out of memory: asked for ", bytes / (1024.0 * 1024.0), " MiB with ",
+                        free_b / (1024.0 * 1024.0), " MiB free of ", total_b / (1024.0 * 1024.0),
+                        " MiB (try a smaller batch size)"));
+  }
+  NN_CUDA_CHECK(err);
+  return p;
+}
+
+void free(void* ptr) noexcept {
+  if (ptr == nullptr) return;
+  cudaError_t err = cudaFreeAsync(ptr, stream());
+  if (err != cudaSuccess) {
+    // A destructor cannot throw; a failed free means the context is already broken, and the next
+    // checked call will report it with its location.
+    std::fprintf(stderr, "warning: cudaFreeAsync failed: %s\n", cudaGetErrorString(err));
+  }
+}
+
+void copy_to_device(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  NN_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream()));
+  NN_CUDA_CHECK(cudaStreamSynchronize(stream()));  // src may be a temporary host buffer
+}
+
+void copy_to_host(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  NN_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream()));
+  NN_CUDA_CHECK(cudaStreamSynchronize(stream()));
+}
+
+void copy_device_to_device(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  NN_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream()));
+}
+
+}  // namespace cuda
+
+// ---- backend.h functions that need the CUDA runtime
+
+bool cuda_available() {
+  static const bool available = [] {
+    int count = 0;
+    cudaError_t err = cudaGetDeviceCount(&count);
+    if (err != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    return count > 0;
+  }();
+  return available;
+}
+
+void cuda_synchronize() {
+  if (cuda_available()) NN_CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
+}
+
+std::string cuda_device_description() {
+  int count = 0;
+  cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    return str_cat("no GPU: ", cudaGetErrorString(err));
+  }
+  if (count == 0) return "no GPU: no CUDA device found";
+  cudaDeviceProp prop{};
+  NN_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  int runtime = 0, driver = 0, cublas_major = 0, cublas_minor = 0;
+  cudaRuntimeGetVersion(&runtime);
+  cudaDriverGetVersion(&driver);
+  cublasGetProperty(MAJOR_VERSION, &cublas_major);
+  cublasGetProperty(MINOR_VERSION, &cublas_minor);
+  return str_cat(prop.name, " (sm_", prop.major, prop.minor, ", ", prop.multiProcessorCount, " SMs, ",
+                 prop.totalGlobalMem / (1024 * 1024), " MiB), CUDA runtime ", runtime / 1000, ".",
+                 (runtime % 1000) / 10, ", driver ", driver / 1000, ".", (driver % 1000) / 10, ", cuDNN ",
+                 cudnnGetVersion(), ", cuBLAS ", cublas_major, ".", cublas_minor);
+}
+
+}  // namespace nn

@@ -1,0 +1,43 @@
+// op_util.h — small helpers shared by the op files (internal to src/ops/).
+#pragma once
+#include "nn/autograd.h"
+#include "nn/ops.h"
+#include "nn/tensor.h"
+
+#if defined(NN_WITH_CUDA)
+#include "cuda/context.h"
+#include "kernels.h"
+#endif
+
+namespace nn {
+
+// The engine's CUDA stream, for launcher calls; only compiled into CUDA builds.
+#if defined(NN_WITH_CUDA)
+inline cudaStream_t op_stream() { return cuda::stream(); }
+#endif
+
+// Checks that every defined tensor in `ts` shares the first one's device and dtype, and that CUDA
+// tensors are float32 — the common preamble of every op.
+inline void check_op_tensors(const char* op, std::initializer_list<const Tensor*> ts) {
+  const Tensor* first = nullptr;
+  for (const Tensor* t : ts) {
+    if (!t->defined()) continue;
+    if (first == nullptr) {
+      first = t;
+      check_cuda_f32(op, *t);
+      continue;
+    }
+    check_same_device(op, *first, *t);
+    check_same_dtype(op, *first, *t);
+  }
+}
+
+}  // namespace nn
+
+// NN_CUDA_ONLY(stmt): stmt in a CUDA build, unreachable otherwise (CUDA tensors cannot exist
+// without the backend; check_cuda_f32 already reported it).
+#if defined(NN_WITH_CUDA)
+#define NN_CUDA_ONLY(...) __VA_ARGS__
+#else
+#define NN_CUDA_ONLY(...) ::nn::throw_error("internal: CUDA path in a CPU-only build")
+#endif

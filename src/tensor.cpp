@@ -1,0 +1,309 @@
+// tensor.cpp — storage, factories, copies between devices, fills and printing.
+#include "nn/tensor.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <iomanip>
+#include <limits>
+#include <ostream>
+
+#include "nn/autograd.h"
+#include "nn/backend.h"
+#include "rng_math.h"
+
+#if defined(NN_WITH_CUDA)
+#include "cuda/context.h"
+#include "kernels.h"
+#endif
+
+namespace nn {
+
+size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 8; }
+const char* dtype_name(DType t) { return t == DType::F32 ? "float32" : "float64"; }
+const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+[[noreturn]] static void no_cuda_build(const char* what) {
+  throw_error(str_cat(what, ": this build has no CUDA backend (rebuild with the CUDA toolkit and cuDNN)"));
+}
+
+// ------------------------------------------------------------------ Storage
+
+Storage::Storage(size_t nbytes, Device dev) : bytes(nbytes), device(dev) {
+  if (dev == Device::CPU) {
+    // 64-byte aligned so CPU loops vectorise; aligned_alloc wants a multiple of the alignment.
+    size_t rounded = std::max<size_t>(64, (nbytes + 63) / 64 * 64);
+    data = std::aligned_alloc(64, rounded);
+    NN_CHECK(data != nullptr, "out of host memory: asked for ", nbytes, " bytes");
+  } else {
+#if defined(NN_WITH_CUDA)
+    data = cuda::alloc(nbytes);
+#else
+    no_cuda_build("allocating a CUDA tensor");
+#endif
+  }
+}
+
+Storage::~Storage() {
+  if (device == Device::CPU) {
+    std::free(data);
+  } else {
+#if defined(NN_WITH_CUDA)
+    cuda::free(data);
+#endif
+  }
+}
+
+// ------------------------------------------------------------------ factories
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  for (int64_t d : shape) NN_CHECK(d >= 0, "Tensor::empty: negative dimension in shape ", shape_str(shape));
+  if (device == Device::CUDA) {
+    NN_CHECK(dtype == DType::F32, "Tensor::empty: CUDA tensors are float32 only (asked for ", dtype_name(dtype), ")");
+    NN_CHECK(cuda_built(), "Tensor::empty: this build has no CUDA backend");
+    NN_CHECK(cuda_available(), "Tensor::empty: no usable GPU (", cuda_device_description(), ")");
+  }
+  auto impl = std::make_shared<TensorImpl>();
+  impl->shape = shape;
+  impl->dtype = dtype;
+  impl->device = device;
+  impl->storage = std::make_shared<Storage>(static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype), device);
+  Tensor t(impl);
+  if (backend_settings().poison_new_tensors) t.fill_(std::numeric_limits<double>::quiet_NaN());
+  return t;
+}
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) { return full(shape, 0.0, dtype, device); }
+Tensor Tensor::ones(const Shape& shape, DType dtype, Device device) { return full(shape, 1.0, dtype, device); }
+Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
+  t.fill_(value);
+  return t;
+}
+
+Tensor Tensor::from_vector(const Shape& shape, const std::vector<double>& values, DType dtype, Device device) {
+  NN_CHECK(static_cast<int64_t>(values.size()) == shape_numel(shape), "Tensor::from_vector: ", values.size(),
+           " values for shape ", shape_str(shape));
+  Tensor cpu = empty(shape, dtype, Device::CPU);
+  dispatch_float(dtype, [&](auto zero) {
+    using T = decltype(zero);
+    T* p = cpu.data<T>();
+    for (size_t i = 0; i < values.size(); ++i) p[i] = static_cast<T>(values[i]);
+  });
+  return cpu.to(device);
+}
+
+// ------------------------------------------------------------------ properties and data
+
+int64_t Tensor::size(int64_t d) const {
+  int64_t n = dim();
+  if (d < 0) d += n;
+  NN_CHECK(d >= 0 && d < n, "Tensor::size: dimension ", d, " out of range for shape ", shape_str(shape()));
+  return shape()[d];
+}
+
+std::string Tensor::str() const {
+  return str_cat(dtype_name(dtype()), " ", device_name(device()), " ", shape_str(shape()));
+}
+
+void* Tensor::raw() const {
+  const TensorImpl& t = impl();
+  NN_CHECK(t.storage != nullptr, "tensor has no storage yet (a parameter arena that was not built?)");
+  return static_cast<char*>(t.storage->data) + t.offset * dtype_size(t.dtype);
+}
+
+template <class T>
+T* Tensor::data() const {
+  constexpr DType want = sizeof(T) == 4 ? DType::F32 : DType::F64;
+  NN_CHECK(dtype() == want, "Tensor::data: tensor is ", dtype_name(dtype()), ", asked for ", dtype_name(want));
+  return static_cast<T*>(raw());
+}
+template float* Tensor::data<float>() const;
+template double* Tensor::data<double>() const;
+
+// ------------------------------------------------------------------ views and copies
+
+Tensor Tensor::reshape_view(const Shape& new_shape) const {
+  NN_CHECK(shape_numel(new_shape) == numel(), "reshape: cannot view ", shape_str(shape()), " (", numel(),
+           " elements) as ", shape_str(new_shape));
+  auto v = std::make_shared<TensorImpl>();
+  v->storage = impl().storage;
+  v->offset = impl().offset;
+  v->shape = new_shape;
+  v->dtype = dtype();
+  v->device = device();
+  return Tensor(v);
+}
+
+void Tensor::copy_(const Tensor& src) {
+  NN_CHECK(src.shape() == shape(), "copy_: shape ", shape_str(src.shape()), " into ", shape_str(shape()));
+  NN_CHECK(src.dtype() == dtype(), "copy_: dtype ", dtype_name(src.dtype()), " into ", dtype_name(dtype()));
+  size_t bytes = nbytes();
+  if (device() == Device::CPU && src.device() == Device::CPU) {
+    if (raw() != src.raw()) std::memmove(raw(), src.raw(), bytes);
+    return;
+  }
+#if defined(NN_WITH_CUDA)
+  if (device() == Device::CUDA && src.device() == Device::CUDA) {
+    cuda::copy_device_to_device(raw(), src.raw(), bytes);
+  } else if (device() == Device::CUDA) {
+    cuda::copy_to_device(raw(), src.raw(), bytes);
+  } else {
+    cuda::copy_to_host(raw(), src.raw(), bytes);
+  }
+#else
+  no_cuda_build("copy_");
+#endif
+}
+
+Tensor Tensor::to(Device target) const {
+  if (target == device()) return *this;
+  Tensor out = empty(shape(), dtype(), target);
+  out.copy_(*this);
+  return out;
+}
+
+Tensor Tensor::to(DType target) const {
+  if (target == dtype()) return *this;
+  NN_CHECK(device() == Device::CPU, "to(", dtype_name(target), "): dtype conversion is CPU-only; tensor is ", str());
+  Tensor out = empty(shape(), target, Device::CPU);
+  int64_t n = numel();
+  if (target == DType::F64) {
+    const float* s = data<float>();
+    double* d = out.data<double>();
+    for (int64_t i = 0; i < n; ++i) d[i] = s[i];
+  } else {
+    const double* s = data<double>();
+    float* d = out.data<float>();
+    for (int64_t i = 0; i < n; ++i) d[i] = static_cast<float>(s[i]);
+  }
+  return out;
+}
+
+Tensor Tensor::clone() const {
+  Tensor out = empty(shape(), dtype(), device());
+  out.copy_(*this);
+  return out;
+}
+
+std::vector<double> Tensor::to_vector() const {
+  Tensor cpu = to(Device::CPU);
+  std::vector<double> v(static_cast<size_t>(numel()));
+  dispatch_float(dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* p = cpu.data<T>();
+    for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>(p[i]);
+  });
+  return v;
+}
+
+double Tensor::item() const {
+  NN_CHECK(numel() == 1, "item: tensor ", shape_str(shape()), " has ", numel(), " elements, not 1");
+  return to_vector()[0];
+}
+
+// ------------------------------------------------------------------ fills
+
+Tensor& Tensor::fill_(double value) {
+  int64_t n = numel();
+  if (is_cuda()) {
+#if defined(NN_WITH_CUDA)
+    fill_cuda(data<float>(), n, static_cast<float>(value), cuda::stream());
+#endif
+    return *this;
+  }
+  dispatch_float(dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* p = data<T>();
+    std::fill(p, p + n, static_cast<T>(value));
+  });
+  return *this;
+}
+
+// Random fills: element i takes counter c0 + i/4 of the shared Philox stream, on either device,
+// so a CPU and a CUDA tensor filled from equal generators hold the same float values.
+Tensor& Tensor::uniform_(Generator& gen, double lo, double hi) {
+  int64_t n = numel();
+  uint64_t c0 = gen.take(static_cast<uint64_t>(n));
+  const float flo = static_cast<float>(lo), fspan = static_cast<float>(hi - lo);
+  if (is_cuda()) {
+#if defined(NN_WITH_CUDA)
+    uniform_fill_cuda(data<float>(), n, gen.seed, c0, flo, fspan, cuda::stream());
+#endif
+    return *this;
+  }
+  dispatch_float(dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* p = data<T>();
+    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(fma_rn(rng_uniform(gen.seed, c0, i), fspan, flo));
+  });
+  return *this;
+}
+
+Tensor& Tensor::normal_(Generator& gen, double mean, double std) {
+  int64_t n = numel();
+  uint64_t c0 = gen.take(static_cast<uint64_t>(n));
+  const float fmean = static_cast<float>(mean), fstd = static_cast<float>(std);
+  if (is_cuda()) {
+#if defined(NN_WITH_CUDA)
+    normal_fill_cuda(data<float>(), n, gen.seed, c0, fmean, fstd, cuda::stream());
+#endif
+    return *this;
+  }
+  dispatch_float(dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* p = data<T>();
+    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(fma_rn(rng_normal(gen.seed, c0, i), fstd, fmean));
+  });
+  return *this;
+}
+
+// ------------------------------------------------------------------ printing
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t) {
+  if (!t.defined()) return os << "Tensor(undefined)";
+  os << "Tensor(" << t.str();
+  if (t.requires_grad()) os << ", requires_grad";
+  os << ")";
+  std::vector<double> v = t.to_vector();
+  const size_t limit = 64;
+  os << " [";
+  for (size_t i = 0; i < std::min(v.size(), limit); ++i) os << (i ? ", " : "") << std::setprecision(6) << v[i];
+  if (v.size() > limit) os << ", ... (" << v.size() - limit << " more)";
+  return os << "]";
+}
+
+// ------------------------------------------------------------------ argument checks
+
+void check_defined(const char* op, const Tensor& t, const char* what) {
+  NN_CHECK(t.defined(), op, ": ", what, " is an undefined tensor");
+}
+void check_same_device(const char* op, const Tensor& a, const Tensor& b) {
+  NN_CHECK(a.device() == b.device(), op, ": tensors on different devices: ", a.str(), " and ", b.str(),
+           " (move one with .to())");
+}
+void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
+  NN_CHECK(a.dtype() == b.dtype(), op, ": dtype mismatch: ", a.str(), " and ", b.str());
+}
+void check_same_shape(const char* op, const Tensor& a, const Tensor& b) {
+  NN_CHECK(a.shape() == b.shape(), op, ": shape mismatch: ", shape_str(a.shape()), " and ", shape_str(b.shape()));
+}
+void check_dim(const char* op, const Tensor& t, int64_t dim, const char* what) {
+  NN_CHECK(t.dim() == dim, op, ": ", what, " must be ", dim, "-D, got ", shape_str(t.shape()));
+}
+void check_cuda_f32(const char* op, const Tensor& t) {
+  if (t.is_cuda()) {
+    NN_CHECK(t.dtype() == DType::F32, op, ": CUDA kernels are float32 only, got ", t.str());
+#if !defined(NN_WITH_CUDA)
+    no_cuda_build(op);
+#endif
+  }
+}
+
+}  // namespace nn

@@ -1,0 +1,134 @@
+// test_util.cpp — gradcheck and CUDA-vs-CPU parity helpers (see test_util.h).
+#include "test_util.h"
+
+#include <cmath>
+#include <sstream>
+
+namespace nn::test {
+
+Tensor rand_tensor(const Shape& shape, uint64_t seed, double lo, double hi, DType dtype) {
+  Generator gen(seed);
+  Tensor t = Tensor::empty(shape, dtype, Device::CPU);
+  t.uniform_(gen, lo, hi);
+  return t;
+}
+
+bool all_close(const std::vector<double>& a, const std::vector<double>& b, double atol, double rtol,
+               std::string* where) {
+  if (a.size() != b.size()) {
+    if (where) *where = "sizes differ: " + std::to_string(a.size()) + " vs " + std::to_string(b.size());
+    return false;
+  }
+  double worst = -1e300;
+  size_t worst_i = 0;
+  bool ok = true;
+  for (size_t i = 0; i < a.size(); ++i) {
+    double excess = std::fabs(a[i] - b[i]) - (atol + rtol * std::fabs(b[i]));
+    if (!std::isfinite(a[i]) || !std::isfinite(b[i])) excess = INFINITY;
+    if (excess > worst) {
+      worst = excess;
+      worst_i = i;
+    }
+    if (!(excess <= 0)) ok = false;
+  }
+  if (where && !a.empty()) {
+    std::ostringstream os;
+    os.precision(10);
+    os << "worst element " << worst_i << ": got " << a[worst_i] << ", expected " << b[worst_i] << " (|diff| "
+       << std::fabs(a[worst_i] - b[worst_i]) << ", allowed " << atol + rtol * std::fabs(b[worst_i]) << ")";
+    *where = os.str();
+  }
+  return ok;
+}
+
+namespace {
+
+double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+// L = <g, f(x)> through the ops (so backward runs through mul and sum too).
+Tensor weighted_loss(const Tensor& y, const Tensor& g) { return sum(mul(y, g)); }
+
+}  // namespace
+
+void gradcheck(const OpFn& f, const std::vector<Tensor>& inputs, const GradcheckOptions& opt) {
+  for (const Tensor& t : inputs)
+    if (t.defined()) ASSERT_EQ(t.dtype(), DType::F64) << "gradcheck runs in float64";
+  // Analytic gradients.
+  for (const Tensor& t : inputs)
+    if (t.defined()) t.impl().grad.reset();
+  Tensor y = f(inputs);
+  Tensor g = rand_tensor(y.shape(), opt.seed, -1.0, 1.0);
+  weighted_loss(y, g).backward();
+  std::vector<double> gv = g.to_vector();
+
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const Tensor& x = inputs[k];
+    if (!x.defined() || !x.requires_grad()) continue;
+    ASSERT_TRUE(x.grad().defined()) << "input " << k << " requires grad but got no gradient";
+    std::vector<double> analytic = x.grad().to_vector();
+    std::vector<double> numeric(analytic.size());
+    double* px = x.data<double>();
+    NoGradGuard no_grad;
+    for (size_t i = 0; i < numeric.size(); ++i) {
+      const double saved = px[i];
+      px[i] = saved + opt.eps;
+      double lp = dot(f(inputs).to_vector(), gv);
+      px[i] = saved - opt.eps;
+      double lm = dot(f(inputs).to_vector(), gv);
+      px[i] = saved;
+      numeric[i] = (lp - lm) / (2 * opt.eps);
+    }
+    std::string where;
+    EXPECT_TRUE(all_close(analytic, numeric, opt.atol, opt.rtol, &where))
+        << "gradient of input " << k << " " << shape_str(x.shape()) << ": " << where;
+  }
+}
+
+void cuda_parity(const OpFn& f, const std::vector<Tensor>& inputs, const ParityOptions& opt) {
+  if (!cuda_available()) GTEST_SKIP() << "needs a CUDA GPU: " << cuda_device_description();
+  // Same float32 values on both devices.
+  std::vector<Tensor> cpu, gpu;
+  for (const Tensor& t : inputs) {
+    if (!t.defined()) {
+      cpu.emplace_back();
+      gpu.emplace_back();
+      continue;
+    }
+    Tensor c = t.detach().to(DType::F32).clone();
+    Tensor d = c.to(Device::CUDA);
+    if (t.requires_grad()) {
+      c.requires_grad_();
+      d.requires_grad_();
+    }
+    cpu.push_back(c);
+    gpu.push_back(d);
+  }
+  bool saved_poison = backend_settings().poison_new_tensors;
+  backend_settings().poison_new_tensors = true;
+  Tensor y_cpu = f(cpu);
+  Tensor y_gpu = f(gpu);
+  backend_settings().poison_new_tensors = saved_poison;
+  ASSERT_EQ(y_cpu.shape(), y_gpu.shape());
+  ASSERT_TRUE(y_gpu.is_cuda()) << "the op did not return a CUDA tensor for CUDA inputs";
+
+  std::string where;
+  EXPECT_TRUE(all_close(y_gpu.to_vector(), y_cpu.to_vector(), opt.atol, opt.rtol, &where))
+      << "forward output " << shape_str(y_cpu.shape()) << ": " << where;
+
+  if (!y_cpu.requires_grad()) return;
+  Tensor g = rand_tensor(y_cpu.shape(), opt.seed, -1.0, 1.0, DType::F32);
+  weighted_loss(y_cpu, g).backward();
+  weighted_loss(y_gpu, g.to(Device::CUDA)).backward();
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    if (!cpu[k].defined() || !cpu[k].requires_grad()) continue;
+    ASSERT_TRUE(gpu[k].grad().defined()) << "CUDA backward gave no gradient for input " << k;
+    EXPECT_TRUE(all_close(gpu[k].grad().to_vector(), cpu[k].grad().to_vector(), opt.atol, opt.rtol, &where))
+        << "gradient of input " << k << " " << shape_str(cpu[k].shape()) << ": " << where;
+  }
+}
+
+}  // namespace nn::test

@@ -1,0 +1,58 @@
+// test_util.h — the two checks every op gets (DESIGN.md, "Tests"):
+//
+//  * gradcheck(f, inputs): on the CPU in float64, draws a random upstream gradient g, sets
+//    L = <g, f(x)>, and compares autograd's dL/dx with central differences
+//    (L(x + eps e_i) - L(x - eps e_i)) / 2 eps for every element of every input that requires grad.
+//  * cuda_parity(f, inputs): runs f on float32 copies of the inputs on the CPU and on CUDA, with
+//    new tensors poisoned with NaN, and compares the outputs and the gradients of L = <g, f(x)>
+//    element by element: |cuda - cpu| <= atol + rtol |cpu|, reporting the worst element.
+//    Skips itself (GTEST_SKIP) with the reason when no GPU is usable.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "nn/autograd.h"
+#include "nn/backend.h"
+#include "nn/ops.h"
+#include "nn/tensor.h"
+
+namespace nn::test {
+
+using OpFn = std::function<Tensor(const std::vector<Tensor>&)>;
+
+// A float64 CPU tensor with values drawn uniformly from [lo, hi).
+Tensor rand_tensor(const Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0,
+                   DType dtype = DType::F64);
+
+struct GradcheckOptions {
+  double eps = 1e-6;
+  double atol = 1e-7;
+  double rtol = 1e-5;
+  uint64_t seed = 1234;
+};
+// Adds a failure naming the input, element, analytic and numeric value when any differ.
+void gradcheck(const OpFn& f, const std::vector<Tensor>& inputs, const GradcheckOptions& opt = {});
+
+struct ParityOptions {
+  double atol = 1e-5;
+  double rtol = 1e-4;
+  uint64_t seed = 4321;
+};
+void cuda_parity(const OpFn& f, const std::vector<Tensor>& inputs, const ParityOptions& opt = {});
+
+// Worst |a - b| - (atol + rtol |b|) over all elements; describes the worst element in `where`.
+bool all_close(const std::vector<double>& a, const std::vector<double>& b, double atol, double rtol,
+               std::string* where);
+
+}  // namespace nn::test
+
+#define NN_SKIP_WITHOUT_CUDA()                                                          \
+  do {                                                                                  \
+    if (!::nn::cuda_available())                                                        \
+      GTEST_SKIP() << "needs a CUDA GPU: " << ::nn::cuda_device_description();          \
+  } while (0)
