@@ -1,0 +1,206 @@
+// nn.h — parameters and layers.
+//
+// ParameterArena: all parameters of a model live in ONE contiguous buffer, their gradients in a
+// second buffer of the same layout (and the optimizer's moments in more of the same, optim.h).
+// Each parameter Tensor is a view into it. So zeroing gradients is one fill, Adam is one kernel
+// launch, and a checkpoint is a few large writes. Non-trained state (batchnorm running
+// statistics) lives in a third buffer. Names follow PyTorch's state_dict ("main.0.weight"), so
+// checkpoints move between the two.
+//
+// Usage: layers add their tensors to the arena when constructed; arena.build(device) allocates
+// and the tensors become usable; init_dcgan() draws the DCGAN initial values.
+//
+// Layers mirror torch.nn: Linear, Conv2d, ConvTranspose2d, BatchNorm (1d and 2d), the
+// activations, Dropout, Flatten, Unflatten, and Sequential. Layouts follow PyTorch
+// (Conv2d (out,in,kh,kw), ConvTranspose2d (in,out,kh,kw), Linear (out,in)).
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/ops.h"
+#include "nn/rng.h"
+#include "nn/tensor.h"
+
+namespace nn {
+
+// How init_dcgan() draws a parameter (DCGAN paper, section 3, and pytorch/examples' weights_init).
+enum class ParamInit {
+  Weight,           // conv / linear weight: normal(0, 0.02)
+  BatchNormWeight,  // normal(1, 0.02)
+  Bias,             // zeros
+};
+
+struct Parameter {
+  std::string name;
+  Tensor tensor;  // a view into the arena (requires grad); .grad() is a view into the grad arena
+  ParamInit init;
+  size_t offset;  // in elements, from the arena start
+};
+
+struct Buffer {
+  std::string name;
+  Tensor tensor;  // a view into the buffer arena (no grad)
+  double initial_value;
+  size_t offset;
+};
+
+class ParameterArena {
+ public:
+  // Declare a parameter / buffer; the returned Tensor has no storage until build().
+  Tensor add_parameter(const std::string& name, const Shape& shape, ParamInit init);
+  Tensor add_buffer(const std::string& name, const Shape& shape, double initial_value);
+
+  // Allocates the value, gradient and buffer arenas on `device` and binds every view. Parameters
+  // start at 0 (init_dcgan or a checkpoint gives values), gradients at 0, buffers at their
+  // initial values. Calling build() again moves everything to another device, keeping values.
+  void build(Device device, DType dtype = DType::F32);
+  bool built() const { return values_.defined(); }
+
+  const std::vector<Parameter>& parameters() const { return params_; }
+  const std::vector<Buffer>& buffers() const { return buffers_; }
+  int64_t parameter_count() const;  // real elements, without alignment padding
+  Tensor values() const { return values_; }  // flat (arena_size) views of the whole arenas
+  Tensor grads() const { return grads_; }
+  Tensor buffer_values() const { return buffer_values_; }
+  Device device() const;
+  DType dtype() const;
+
+  void zero_grad();  // one fill over the gradient arena
+
+ private:
+  size_t reserve(const Shape& shape, size_t& end);
+  std::vector<Parameter> params_;
+  std::vector<Buffer> buffers_;
+  size_t param_end_ = 0, buffer_end_ = 0;  // arena sizes in elements (with padding)
+  Tensor values_, grads_, buffer_values_;
+};
+
+// DCGAN initialisation drawn from the shared generator: weights normal(0, 0.02), batchnorm
+// weights normal(1, 0.02), biases zero; parameters in arena order, so a seed fixes them all.
+void init_dcgan(ParameterArena& arena, Generator& gen);
+
+// ---------------------------------------------------------------- layers
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+  virtual Tensor forward(const Tensor& x) = 0;
+  virtual std::string describe() const = 0;  // in PyTorch's repr, e.g. "Conv2d(3, 64, 4, 2, 1, bias=False)"
+  void set_training(bool on) { training_ = on; }
+  bool training() const { return training_; }
+
+ protected:
+  bool training_ = true;
+};
+
+class Linear : public Layer {
+ public:
+  Linear(ParameterArena& arena, const std::string& name, int64_t in, int64_t out, bool bias = true);
+  Tensor forward(const Tensor& x) override { return linear(x, weight, bias); }
+  std::string describe() const override;
+  Tensor weight, bias;  // (out, in), (out) or undefined
+
+ private:
+  int64_t in_, out_;
+};
+
+class Conv2d : public Layer {
+ public:
+  Conv2d(ParameterArena& arena, const std::string& name, int64_t in, int64_t out, int kernel, int stride,
+         int padding, bool bias = true);
+  Tensor forward(const Tensor& x) override { return conv2d(x, weight, bias, args_); }
+  std::string describe() const override;
+  Tensor weight, bias;  // (out, in, k, k), (out) or undefined
+
+ private:
+  int64_t in_, out_;
+  int kernel_;
+  Conv2dArgs args_;
+};
+
+class ConvTranspose2d : public Layer {
+ public:
+  ConvTranspose2d(ParameterArena& arena, const std::string& name, int64_t in, int64_t out, int kernel, int stride,
+                  int padding, int output_padding = 0, bool bias = true);
+  Tensor forward(const Tensor& x) override { return conv_transpose2d(x, weight, bias, args_); }
+  std::string describe() const override;
+  Tensor weight, bias;  // (in, out, k, k), (out) or undefined
+
+ private:
+  int64_t in_, out_;
+  int kernel_;
+  Conv2dArgs args_;
+};
+
+// BatchNorm1d over (N,C) and BatchNorm2d over (N,C,H,W) are the same op; `dims` only names it.
+class BatchNorm : public Layer {
+ public:
+  BatchNorm(ParameterArena& arena, const std::string& name, int64_t channels, int dims = 2, double momentum = 0.1,
+            double eps = 1e-5);
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  Tensor weight, bias, running_mean, running_var;
+
+ private:
+  int64_t channels_;
+  int dims_;
+  double momentum_, eps_;
+};
+
+class Activation : public Layer {
+ public:
+  enum class Kind { ReLU, LeakyReLU, Tanh, Sigmoid };
+  explicit Activation(Kind kind, double slope = 0.01) : kind_(kind), slope_(slope) {}
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+
+ private:
+  Kind kind_;
+  double slope_;
+};
+
+class Dropout : public Layer {
+ public:
+  Dropout(double p, Generator& gen) : p_(p), gen_(&gen) {}
+  Tensor forward(const Tensor& x) override { return dropout(x, p_, training_, *gen_); }
+  std::string describe() const override;
+
+ private:
+  double p_;
+  Generator* gen_;  // shared with the model's owner, so checkpoints capture its counter
+};
+
+class Flatten : public Layer {
+ public:
+  Tensor forward(const Tensor& x) override { return flatten(x); }
+  std::string describe() const override { return "Flatten()"; }
+};
+
+// (N, C*H*W) -> (N, C, H, W)
+class Unflatten : public Layer {
+ public:
+  explicit Unflatten(Shape per_sample) : per_sample_(std::move(per_sample)) {}
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+
+ private:
+  Shape per_sample_;
+};
+
+class Sequential : public Layer {
+ public:
+  Sequential& add(std::shared_ptr<Layer> layer) {
+    layers_.push_back(std::move(layer));
+    return *this;
+  }
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;  // one layer per line
+  void train(bool on);                    // sets every layer's mode
+  const std::vector<std::shared_ptr<Layer>>& layers() const { return layers_; }
+
+ private:
+  std::vector<std::shared_ptr<Layer>> layers_;
+};
+
+}  // namespace nn

@@ -1,0 +1,206 @@
+// nn.cpp — the parameter arena, DCGAN initialisation and the layers (see nn.h).
+#include "nn/nn.h"
+
+#include <sstream>
+
+namespace nn {
+
+// Each tensor starts on a 16-element (64-byte) boundary so vectorised kernels can load whole
+// aligned chunks of any parameter; the padding is zero and stays zero (its gradient is zero).
+static constexpr size_t kArenaAlign = 16;
+
+size_t ParameterArena::reserve(const Shape& shape, size_t& end) {
+  NN_CHECK(!built(), "ParameterArena: cannot add tensors after build()");
+  size_t offset = (end + kArenaAlign - 1) / kArenaAlign * kArenaAlign;
+  end = offset + static_cast<size_t>(shape_numel(shape));
+  return offset;
+}
+
+static Tensor unbound_view(const Shape& shape) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->shape = shape;
+  return Tensor(impl);
+}
+
+Tensor ParameterArena::add_parameter(const std::string& name, const Shape& shape, ParamInit init) {
+  for (const Parameter& p : params_) NN_CHECK(p.name != name, "ParameterArena: duplicate parameter name ", name);
+  size_t offset = reserve(shape, param_end_);
+  Tensor t = unbound_view(shape);
+  t.impl().requires_grad = true;
+  params_.push_back(Parameter{name, t, init, offset});
+  return t;
+}
+
+Tensor ParameterArena::add_buffer(const std::string& name, const Shape& shape, double initial_value) {
+  for (const Buffer& b : buffers_) NN_CHECK(b.name != name, "ParameterArena: duplicate buffer name ", name);
+  size_t offset = reserve(shape, buffer_end_);
+  Tensor t = unbound_view(shape);
+  buffers_.push_back(Buffer{name, t, initial_value, offset});
+  return t;
+}
+
+void ParameterArena::build(Device device, DType dtype) {
+  Tensor values = Tensor::zeros({static_cast<int64_t>(param_end_)}, dtype, device);
+  Tensor grads = Tensor::zeros({static_cast<int64_t>(param_end_)}, dtype, device);
+  Tensor buffers = Tensor::zeros({static_cast<int64_t>(buffer_end_)}, dtype, device);
+  if (built()) {  // moving: keep the values (dtype conversion goes through the CPU)
+    auto move = [&](const Tensor& from, Tensor& to) {
+      Tensor src = from.to(Device::CPU).to(dtype);
+      to.copy_(src);
+    };
+    move(values_, values);
+    move(grads_, grads);
+    move(buffer_values_, buffers);
+  }
+  bool first_build = !built();
+  values_ = values;
+  grads_ = grads;
+  buffer_values_ = buffers;
+  // Rebind every view in place: holders of the parameter Tensors see the new storage.
+  auto bind = [&](const Tensor& t, const Tensor& arena, size_t offset) {
+    TensorImpl& impl = t.impl();
+    impl.storage = arena.impl().storage;
+    impl.offset = offset;
+    impl.dtype = dtype;
+    impl.device = device;
+  };
+  for (Parameter& p : params_) {
+    bind(p.tensor, values_, p.offset);
+    auto g = std::make_shared<TensorImpl>();
+    g->shape = p.tensor.shape();
+    Tensor grad(g);
+    bind(grad, grads_, p.offset);
+    p.tensor.set_grad(grad);
+  }
+  for (Buffer& b : buffers_) {
+    bind(b.tensor, buffer_values_, b.offset);
+    if (first_build) b.tensor.fill_(b.initial_value);
+  }
+}
+
+int64_t ParameterArena::parameter_count() const {
+  int64_t n = 0;
+  for (const Parameter& p : params_) n += p.tensor.numel();
+  return n;
+}
+
+Device ParameterArena::device() const {
+  NN_CHECK(built(), "ParameterArena: not built yet");
+  return values_.device();
+}
+DType ParameterArena::dtype() const {
+  NN_CHECK(built(), "ParameterArena: not built yet");
+  return values_.dtype();
+}
+
+void ParameterArena::zero_grad() {
+  NN_CHECK(built(), "ParameterArena::zero_grad: not built yet");
+  grads_.fill_(0.0);
+}
+
+void init_dcgan(ParameterArena& arena, Generator& gen) {
+  NN_CHECK(arena.built(), "init_dcgan: build the arena first");
+  for (const Parameter& p : arena.parameters()) {
+    Tensor t = p.tensor;
+    switch (p.init) {
+      case ParamInit::Weight: t.normal_(gen, 0.0, 0.02); break;
+      case ParamInit::BatchNormWeight: t.normal_(gen, 1.0, 0.02); break;
+      case ParamInit::Bias: t.fill_(0.0); break;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- layers
+
+Linear::Linear(ParameterArena& arena, const std::string& name, int64_t in, int64_t out, bool has_bias)
+    : in_(in), out_(out) {
+  weight = arena.add_parameter(name + ".weight", {out, in}, ParamInit::Weight);
+  if (has_bias) bias = arena.add_parameter(name + ".bias", {out}, ParamInit::Bias);
+}
+std::string Linear::describe() const {
+  return str_cat("Linear(in_features=", in_, ", out_features=", out_, ", bias=", bias.defined() ? "True" : "False",
+                 ")");
+}
+
+Conv2d::Conv2d(ParameterArena& arena, const std::string& name, int64_t in, int64_t out, int kernel, int stride,
+               int padding, bool has_bias)
+    : in_(in), out_(out), kernel_(kernel), args_(Conv2dArgs::make(stride, padding)) {
+  weight = arena.add_parameter(name + ".weight", {out, in, kernel, kernel}, ParamInit::Weight);
+  if (has_bias) bias = arena.add_parameter(name + ".bias", {out}, ParamInit::Bias);
+}
+std::string Conv2d::describe() const {
+  return str_cat("Conv2d(", in_, ", ", out_, ", kernel_size=", kernel_, ", stride=", args_.stride_h,
+                 ", padding=", args_.pad_h, ", bias=", bias.defined() ? "True" : "False", ")");
+}
+
+ConvTranspose2d::ConvTranspose2d(ParameterArena& arena, const std::string& name, int64_t in, int64_t out, int kernel,
+                                 int stride, int padding, int output_padding, bool has_bias)
+    : in_(in), out_(out), kernel_(kernel), args_(Conv2dArgs::make(stride, padding, output_padding)) {
+  weight = arena.add_parameter(name + ".weight", {in, out, kernel, kernel}, ParamInit::Weight);
+  if (has_bias) bias = arena.add_parameter(name + ".bias", {out}, ParamInit::Bias);
+}
+std::string ConvTranspose2d::describe() const {
+  return str_cat("ConvTranspose2d(", in_, ", ", out_, ", kernel_size=", kernel_, ", stride=", args_.stride_h,
+                 ", padding=", args_.pad_h, ", output_padding=", args_.out_pad_h,
+                 ", bias=", bias.defined() ? "True" : "False", ")");
+}
+
+BatchNorm::BatchNorm(ParameterArena& arena, const std::string& name, int64_t channels, int dims, double momentum,
+                     double eps)
+    : channels_(channels), dims_(dims), momentum_(momentum), eps_(eps) {
+  weight = arena.add_parameter(name + ".weight", {channels}, ParamInit::BatchNormWeight);
+  bias = arena.add_parameter(name + ".bias", {channels}, ParamInit::Bias);
+  running_mean = arena.add_buffer(name + ".running_mean", {channels}, 0.0);
+  running_var = arena.add_buffer(name + ".running_var", {channels}, 1.0);
+}
+Tensor BatchNorm::forward(const Tensor& x) {
+  return batch_norm(x, weight, bias, running_mean, running_var, training_, momentum_, eps_);
+}
+std::string BatchNorm::describe() const {
+  return str_cat("BatchNorm", dims_, "d(", channels_, ", eps=", eps_, ", momentum=", momentum_, ")");
+}
+
+Tensor Activation::forward(const Tensor& x) {
+  switch (kind_) {
+    case Kind::ReLU: return relu(x);
+    case Kind::LeakyReLU: return leaky_relu(x, slope_);
+    case Kind::Tanh: return nn::tanh(x);
+    default: return sigmoid(x);
+  }
+}
+std::string Activation::describe() const {
+  switch (kind_) {
+    case Kind::ReLU: return "ReLU()";
+    case Kind::LeakyReLU: return str_cat("LeakyReLU(negative_slope=", slope_, ")");
+    case Kind::Tanh: return "Tanh()";
+    default: return "Sigmoid()";
+  }
+}
+
+std::string Dropout::describe() const { return str_cat("Dropout(p=", p_, ")"); }
+
+Tensor Unflatten::forward(const Tensor& x) {
+  Shape s{x.size(0)};
+  s.insert(s.end(), per_sample_.begin(), per_sample_.end());
+  return reshape(x, s);
+}
+std::string Unflatten::describe() const { return str_cat("Unflatten(1, ", shape_str(per_sample_), ")"); }
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor h = x;
+  for (auto& layer : layers_) h = layer->forward(h);
+  return h;
+}
+std::string Sequential::describe() const {
+  std::ostringstream os;
+  os << "Sequential(\n";
+  for (size_t i = 0; i < layers_.size(); ++i) os << "  (" << i << "): " << layers_[i]->describe() << "\n";
+  os << ")";
+  return os.str();
+}
+void Sequential::train(bool on) {
+  set_training(on);
+  for (auto& layer : layers_) layer->set_training(on);
+}
+
+}  // namespace nn
