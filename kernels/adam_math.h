@@ -13,10 +13,12 @@
 
 namespace nn {
 
+// Kept in double so a float64 arena (the tests) gets exact constants; a float32 update rounds
+// each to float once, as PyTorch does with its Python-float hyper-parameters.
 struct AdamScalars {
-  float beta1, beta2, eps;
-  float step_size;             // lr / (1 - beta1^t)
-  float bias_correction2_sqrt;  // sqrt(1 - beta2^t)
+  double beta1, beta2, eps;
+  double step_size;              // lr / (1 - beta1^t)
+  double bias_correction2_sqrt;  // sqrt(1 - beta2^t)
 };
 
 template <class T>

@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "adam_math.h"
+
 #if defined(NN_WITH_CUDA)
 #include "cuda/context.h"
 #include "kernels.h"
@@ -35,9 +37,7 @@ void Adam::step() {
   const double t = static_cast<double>(step_);
   const double bc1 = 1.0 - std::pow(options_.beta1, t);
   const double bc2 = 1.0 - std::pow(options_.beta2, t);
-  AdamScalars sc{static_cast<float>(options_.beta1), static_cast<float>(options_.beta2),
-                 static_cast<float>(options_.eps), static_cast<float>(options_.lr / bc1),
-                 static_cast<float>(std::sqrt(bc2))};
+  AdamScalars sc{options_.beta1, options_.beta2, options_.eps, options_.lr / bc1, std::sqrt(bc2)};
   const int64_t n = p.numel();
   if (p.is_cuda()) {
 #if defined(NN_WITH_CUDA)

@@ -55,8 +55,11 @@ Tensor weighted_loss(const Tensor& y, const Tensor& g) { return sum(mul(y, g)); 
 }  // namespace
 
 void gradcheck(const OpFn& f, const std::vector<Tensor>& inputs, const GradcheckOptions& opt) {
-  for (const Tensor& t : inputs)
-    if (t.defined()) ASSERT_EQ(t.dtype(), DType::F64) << "gradcheck runs in float64";
+  for (const Tensor& t : inputs) {
+    if (t.defined()) {
+      ASSERT_EQ(t.dtype(), DType::F64) << "gradcheck runs in float64";
+    }
+  }
   // Analytic gradients.
   for (const Tensor& t : inputs)
     if (t.defined()) t.impl().grad.reset();

@@ -3,6 +3,10 @@
 #include "nn/autograd.h"
 #include "nn/ops.h"
 #include "nn/tensor.h"
+// The shared math is plain C++ and needed on both paths.
+#include "adam_math.h"
+#include "elementwise_math.h"
+#include "loss_math.h"
 
 #if defined(NN_WITH_CUDA)
 #include "cuda/context.h"

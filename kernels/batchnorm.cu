@@ -1,0 +1,188 @@
+// batchnorm.cu — hand-written batch normalization kernels (not cuDNN), x viewed as (N, C, HW).
+//
+//   forward (training): mean_c = sum x / M, var_c = sum (x - mean_c)^2 / M (biased, two passes),
+//                       invstd_c = 1/sqrt(var_c + eps), y = (x - mean_c) invstd_c gamma_c + beta_c,
+//                       running <- (1 - momentum) running + momentum (mean_c, var_c M/(M-1))
+//   forward (eval):     the same normalisation with the running statistics
+//   backward:           dx += gamma invstd (dy - mean(dy) - xhat mean(dy xhat))   (training)
+//                       dx += gamma invstd dy                                     (eval)
+//                       dgamma_c += sum dy xhat,  dbeta_c += sum dy
+// with M = N*HW. The per-element formulas are in batchnorm_math.h, shared with the CPU reference
+// in src/ops/batchnorm.cpp. Tests: tests/test_batchnorm.cpp (CudaParity.batch_norm,
+// BatchNorm.RunningStatsSameOnCpuAndCuda); they run wherever a GPU is.
+//
+// Layout of the work: ONE BLOCK PER CHANNEL. The block reduces its channel's M values with the
+// deterministic block_sum (launch.cuh: a fixed tree, so the statistics are the same bits on every
+// run), then the same block writes its channel's outputs. Because a channel is owned by exactly
+// one block, there are no atomics, no temporary buffers between kernels, and dgamma/dbeta can be
+// accumulated with a plain +=. The price is that the statistics are read twice and x a third
+// time, and that with (N, C) inputs (HW = 1) consecutive threads read addresses C floats apart
+// (uncoalesced). That is correct and simple; a faster layout is a bench/ matter.
+#include "batchnorm_math.h"
+#include "kernels.h"
+#include "launch.cuh"
+
+namespace nn {
+
+namespace {
+
+// Flat offset of the i-th value of channel c, i = n*HW + hw in [0, M): element (n, c, hw).
+__device__ __forceinline__ int64_t bn_offset(int64_t i, int c, int C, int HW) {
+  const int64_t n = i / HW;
+  const int64_t hw = i - n * HW;
+  return (n * C + c) * HW + hw;
+}
+
+// Block-wide sum that every thread receives. block_sum only promises the total in thread 0, so
+// it goes through `*total` (a __shared__ variable, a different one per call) and a barrier. The
+// barrier also means every thread has finished with `scratch`, so the next call may reuse it.
+__device__ float block_sum_broadcast(float v, float* scratch, float* total) {
+  const float s = block_sum(v, scratch);
+  if (threadIdx.x == 0) *total = s;
+  __syncthreads();
+  return *total;
+}
+
+// grid (C), block (kThreads). x, y: (N, C, HW); gamma, beta: (C) or null; save_*: (C);
+// running_*: (C) or null.
+__global__ void batchnorm_fwd_train_kernel(const float* __restrict__ x, const float* __restrict__ gamma,
+                                           const float* __restrict__ beta, float* __restrict__ y,
+                                           float* __restrict__ save_mean, float* __restrict__ save_invstd,
+                                           float* __restrict__ running_mean, float* __restrict__ running_var, int N,
+                                           int C, int HW, float momentum, float eps) {
+  __shared__ float scratch[kThreads];
+  __shared__ float total_sum, total_sqdev;
+  const int c = blockIdx.x;
+  const int64_t M = static_cast<int64_t>(N) * HW;
+  const float Mf = static_cast<float>(M);
+
+  // Pass 1: the mean.
+  float acc = 0.0f;
+  for (int64_t i = threadIdx.x; i < M; i += blockDim.x) acc += x[bn_offset(i, c, C, HW)];
+  const float mean = block_sum_broadcast(acc, scratch, &total_sum) / Mf;
+
+  // Pass 2: the biased variance as the mean of squared deviations. Two passes instead of
+  // E[x^2] - E[x]^2, which cancels catastrophically in float when |mean| >> std.
+  acc = 0.0f;
+  for (int64_t i = threadIdx.x; i < M; i += blockDim.x) {
+    const float d = x[bn_offset(i, c, C, HW)] - mean;
+    acc += d * d;
+  }
+  const float var = block_sum_broadcast(acc, scratch, &total_sqdev) / Mf;
+  const float invstd = bn_invstd(var, eps);
+
+  if (threadIdx.x == 0) {
+    save_mean[c] = mean;
+    save_invstd[c] = invstd;
+    if (running_mean != nullptr) running_mean[c] = bn_running_update(running_mean[c], mean, momentum);
+    if (running_var != nullptr) running_var[c] = bn_running_update(running_var[c], bn_unbiased_var(var, Mf), momentum);
+  }
+
+  // Pass 3: normalise this channel.
+  const float g = gamma != nullptr ? gamma[c] : 1.0f;
+  const float b = beta != nullptr ? beta[c] : 0.0f;
+  for (int64_t i = threadIdx.x; i < M; i += blockDim.x) {
+    const int64_t j = bn_offset(i, c, C, HW);
+    y[j] = bn_normalize(x[j], mean, invstd, g, b);
+  }
+}
+
+// grid (C), block (kThreads). The running statistics are copied to save_* (with the variance
+// turned into invstd) so that the backward pass reads the same arrays in both modes.
+__global__ void batchnorm_fwd_eval_kernel(const float* __restrict__ x, const float* __restrict__ gamma,
+                                          const float* __restrict__ beta, const float* __restrict__ running_mean,
+                                          const float* __restrict__ running_var, float* __restrict__ y,
+                                          float* __restrict__ save_mean, float* __restrict__ save_invstd, int N, int C,
+                                          int HW, float eps) {
+  const int c = blockIdx.x;
+  const int64_t M = static_cast<int64_t>(N) * HW;
+  const float mean = running_mean[c];
+  const float invstd = bn_invstd(running_var[c], eps);
+  if (threadIdx.x == 0) {
+    save_mean[c] = mean;
+    save_invstd[c] = invstd;
+  }
+  const float g = gamma != nullptr ? gamma[c] : 1.0f;
+  const float b = beta != nullptr ? beta[c] : 0.0f;
+  for (int64_t i = threadIdx.x; i < M; i += blockDim.x) {
+    const int64_t j = bn_offset(i, c, C, HW);
+    y[j] = bn_normalize(x[j], mean, invstd, g, b);
+  }
+}
+
+// grid (C), block (kThreads). dx, dgamma, dbeta may each be null; the non-null ones accumulate.
+__global__ void batchnorm_bwd_kernel(const float* __restrict__ x, const float* __restrict__ dy,
+                                     const float* __restrict__ gamma, const float* __restrict__ save_mean,
+                                     const float* __restrict__ save_invstd, float* __restrict__ dx,
+                                     float* __restrict__ dgamma, float* __restrict__ dbeta, int N, int C, int HW,
+                                     bool training) {
+  __shared__ float scratch[kThreads];
+  __shared__ float total_dy, total_dy_xhat;
+  const int c = blockIdx.x;
+  const int64_t M = static_cast<int64_t>(N) * HW;
+  const float Mf = static_cast<float>(M);
+  const float mean = save_mean[c];
+  const float invstd = save_invstd[c];
+
+  // The two channel sums. Eval mode's dx does not need them, so they are skipped when nothing
+  // else does either. The condition depends only on kernel arguments, so the whole block takes
+  // the same branch and the barriers inside are reached by every thread.
+  float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
+  if (training || dgamma != nullptr || dbeta != nullptr) {
+    float acc_dy = 0.0f, acc_dy_xhat = 0.0f;
+    for (int64_t i = threadIdx.x; i < M; i += blockDim.x) {
+      const int64_t j = bn_offset(i, c, C, HW);
+      const float g = dy[j];
+      acc_dy += g;
+      acc_dy_xhat += g * bn_xhat(x[j], mean, invstd);
+    }
+    sum_dy = block_sum_broadcast(acc_dy, scratch, &total_dy);
+    sum_dy_xhat = block_sum_broadcast(acc_dy_xhat, scratch, &total_dy_xhat);
+  }
+  if (threadIdx.x == 0) {
+    if (dgamma != nullptr) dgamma[c] += sum_dy_xhat;
+    if (dbeta != nullptr) dbeta[c] += sum_dy;
+  }
+  if (dx == nullptr) return;
+
+  const float gamma_invstd = (gamma != nullptr ? gamma[c] : 1.0f) * invstd;
+  const float mean_dy = sum_dy / Mf;
+  const float mean_dy_xhat = sum_dy_xhat / Mf;
+  for (int64_t i = threadIdx.x; i < M; i += blockDim.x) {
+    const int64_t j = bn_offset(i, c, C, HW);
+    dx[j] += training ? bn_dx_train(dy[j], bn_xhat(x[j], mean, invstd), gamma_invstd, mean_dy, mean_dy_xhat)
+                      : bn_dx_eval(dy[j], gamma_invstd);
+  }
+}
+
+}  // namespace
+
+void batchnorm_fwd_train_cuda(const float* x, const float* gamma, const float* beta, float* y, float* save_mean,
+                              float* save_invstd, float* running_mean, float* running_var, int N, int C, int HW,
+                              float momentum, float eps, cudaStream_t s) {
+  if (C == 0 || static_cast<int64_t>(N) * HW == 0) return;
+  batchnorm_fwd_train_kernel<<<C, kThreads, 0, s>>>(x, gamma, beta, y, save_mean, save_invstd, running_mean,
+                                                    running_var, N, C, HW, momentum, eps);
+  NN_LAUNCH_CHECK(s);
+}
+
+void batchnorm_fwd_eval_cuda(const float* x, const float* gamma, const float* beta, const float* running_mean,
+                             const float* running_var, float* y, float* save_mean, float* save_invstd, int N, int C,
+                             int HW, float eps, cudaStream_t s) {
+  if (C == 0) return;
+  batchnorm_fwd_eval_kernel<<<C, kThreads, 0, s>>>(x, gamma, beta, running_mean, running_var, y, save_mean, save_invstd,
+                                                   N, C, HW, eps);
+  NN_LAUNCH_CHECK(s);
+}
+
+void batchnorm_bwd_cuda(const float* x, const float* dy, const float* gamma, const float* save_mean,
+                        const float* save_invstd, float* dx, float* dgamma, float* dbeta, int N, int C, int HW,
+                        bool training, cudaStream_t s) {
+  if (C == 0 || static_cast<int64_t>(N) * HW == 0) return;
+  if (dx == nullptr && dgamma == nullptr && dbeta == nullptr) return;
+  batchnorm_bwd_kernel<<<C, kThreads, 0, s>>>(x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, N, C, HW,
+                                              training);
+  NN_LAUNCH_CHECK(s);
+}
+
+}  // namespace nn

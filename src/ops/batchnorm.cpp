@@ -1,0 +1,235 @@
+// batchnorm.cpp — batch_norm: batch normalization over the channel dimension, as PyTorch's
+// BatchNorm1d (x: (N,C)) and BatchNorm2d (x: (N,C,H,W)). x is viewed as (N, C, HW), M = N*HW.
+//
+//   forward, training:  mean_c = (1/M) sum x,   var_c = (1/M) sum (x - mean_c)^2   (biased)
+//                       xhat = (x - mean_c) / sqrt(var_c + eps),  y = gamma_c xhat + beta_c
+//                       running_mean <- (1 - momentum) running_mean + momentum mean_c
+//                       running_var  <- (1 - momentum) running_var  + momentum var_c M/(M-1)
+//   forward, eval:      the same y with running_mean / running_var in place of the batch ones
+//   backward (ACCUMULATES), sums over the channel's M values:
+//     training:  dx += gamma invstd / M (M dy - sum dy - xhat sum(dy xhat))
+//     eval:      dx += gamma invstd dy
+//     dgamma_c += sum dy xhat,   dbeta_c += sum dy
+//
+// The running statistics are updated in place through raw pointers, outside autograd, exactly
+// once per training forward; they may be undefined (then nothing is updated). weight (gamma) and
+// bias (beta) may each be undefined (no affine: 1 and 0). The forward saves mean_c and invstd_c
+// as (C) tensors captured by the backward closure, in both modes, so the backward never reads
+// the running statistics (which a later training step may have changed).
+//
+// CPU: the loops below, templated on T. CUDA: kernels/batchnorm.cu (hand-written, not cuDNN). The
+// per-element formulas are shared (kernels/batchnorm_math.h).
+// Tests: tests/test_batchnorm.cpp (Gradcheck.batch_norm, CudaParity.batch_norm, BatchNorm.*).
+#include <limits>
+
+#include "batchnorm_math.h"
+#include "op_util.h"
+
+namespace nn {
+
+namespace {
+
+// x viewed as (N, C, HW).
+struct BnDims {
+  int N = 0, C = 0, HW = 0;
+  int64_t M() const { return static_cast<int64_t>(N) * HW; }
+  // Flat offset of element (n, c, hw).
+  int64_t at(int64_t n, int64_t c, int64_t hw) const { return (n * C + c) * HW + hw; }
+};
+
+template <class T>
+const T* data_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+template <class T>
+T* mutable_data_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
+// The statistics are accumulated in double even when T is float: with M in the thousands a
+// float running sum loses about log2(M) bits, and this loop is the reference that the CUDA
+// kernels (float tree reductions, far more accurate than a float running sum) are checked
+// against, so it must be the more accurate of the two.
+template <class T>
+void batchnorm_fwd_train_cpu(const T* x, const T* gamma, const T* beta, T* y, T* save_mean, T* save_invstd,
+                             T* running_mean, T* running_var, BnDims d, double momentum, double eps) {
+  const int64_t M = d.M();
+  for (int64_t c = 0; c < d.C; ++c) {
+    double sum = 0;
+    for (int64_t n = 0; n < d.N; ++n)
+      for (int64_t hw = 0; hw < d.HW; ++hw) sum += x[d.at(n, c, hw)];
+    const double mean = sum / static_cast<double>(M);
+    // Second pass over the deviations (not E[x^2] - mean^2, which cancels when |mean| >> std).
+    double sqdev = 0;
+    for (int64_t n = 0; n < d.N; ++n)
+      for (int64_t hw = 0; hw < d.HW; ++hw) {
+        const double dev = x[d.at(n, c, hw)] - mean;
+        sqdev += dev * dev;
+      }
+    const double var = sqdev / static_cast<double>(M);
+    const double invstd = bn_invstd(var, eps);
+    save_mean[c] = static_cast<T>(mean);
+    save_invstd[c] = static_cast<T>(invstd);
+    if (running_mean != nullptr)
+      running_mean[c] = static_cast<T>(bn_running_update(static_cast<double>(running_mean[c]), mean, momentum));
+    if (running_var != nullptr)
+      running_var[c] = static_cast<T>(bn_running_update(static_cast<double>(running_var[c]),
+                                                        bn_unbiased_var(var, static_cast<double>(M)), momentum));
+
+    const T m = static_cast<T>(mean), is = static_cast<T>(invstd);
+    const T g = gamma != nullptr ? gamma[c] : T(1);
+    const T b = beta != nullptr ? beta[c] : T(0);
+    for (int64_t n = 0; n < d.N; ++n)
+      for (int64_t hw = 0; hw < d.HW; ++hw) {
+        const int64_t j = d.at(n, c, hw);
+        y[j] = bn_normalize(x[j], m, is, g, b);
+      }
+  }
+}
+
+// invstd is computed in T from the stored running variance, the same float operations as the
+// CUDA eval kernel.
+template <class T>
+void batchnorm_fwd_eval_cpu(const T* x, const T* gamma, const T* beta, const T* running_mean, const T* running_var,
+                            T* y, T* save_mean, T* save_invstd, BnDims d, double eps) {
+  for (int64_t c = 0; c < d.C; ++c) {
+    const T mean = running_mean[c];
+    const T invstd = bn_invstd(running_var[c], static_cast<T>(eps));
+    save_mean[c] = mean;
+    save_invstd[c] = invstd;
+    const T g = gamma != nullptr ? gamma[c] : T(1);
+    const T b = beta != nullptr ? beta[c] : T(0);
+    for (int64_t n = 0; n < d.N; ++n)
+      for (int64_t hw = 0; hw < d.HW; ++hw) {
+        const int64_t j = d.at(n, c, hw);
+        y[j] = bn_normalize(x[j], mean, invstd, g, b);
+      }
+  }
+}
+
+// dx, dgamma, dbeta may each be null; the others accumulate. Channel sums in double (as above).
+template <class T>
+void batchnorm_bwd_cpu(const T* x, const T* dy, const T* gamma, const T* save_mean, const T* save_invstd, T* dx,
+                       T* dgamma, T* dbeta, BnDims d, bool training) {
+  const int64_t M = d.M();
+  for (int64_t c = 0; c < d.C; ++c) {
+    const T mean = save_mean[c], invstd = save_invstd[c];
+    double sum_dy = 0, sum_dy_xhat = 0;
+    for (int64_t n = 0; n < d.N; ++n)
+      for (int64_t hw = 0; hw < d.HW; ++hw) {
+        const int64_t j = d.at(n, c, hw);
+        sum_dy += dy[j];
+        sum_dy_xhat += static_cast<double>(dy[j]) * static_cast<double>(bn_xhat(x[j], mean, invstd));
+      }
+    if (dgamma != nullptr) dgamma[c] += static_cast<T>(sum_dy_xhat);
+    if (dbeta != nullptr) dbeta[c] += static_cast<T>(sum_dy);
+    if (dx == nullptr) continue;
+
+    const T gamma_invstd = (gamma != nullptr ? gamma[c] : T(1)) * invstd;
+    const T mean_dy = static_cast<T>(sum_dy / static_cast<double>(M));
+    const T mean_dy_xhat = static_cast<T>(sum_dy_xhat / static_cast<double>(M));
+    for (int64_t n = 0; n < d.N; ++n)
+      for (int64_t hw = 0; hw < d.HW; ++hw) {
+        const int64_t j = d.at(n, c, hw);
+        dx[j] += training ? bn_dx_train(dy[j], bn_xhat(x[j], mean, invstd), gamma_invstd, mean_dy, mean_dy_xhat)
+                          : bn_dx_eval(dy[j], gamma_invstd);
+      }
+  }
+}
+
+void check_channel_vector(const Tensor& t, int64_t C, const char* what) {
+  if (!t.defined()) return;
+  NN_CHECK(t.dim() == 1 && t.size(0) == C, "batch_norm: ", what, " must have shape (", C, ") for ", C,
+           " channels, got ", shape_str(t.shape()));
+}
+
+BnDims batchnorm_dims(const Tensor& x) {
+  NN_CHECK(x.dim() == 2 || x.dim() == 4, "batch_norm: input must be (N,C) or (N,C,H,W), got ", shape_str(x.shape()));
+  const int64_t N = x.size(0), C = x.size(1), HW = x.dim() == 4 ? x.size(2) * x.size(3) : 1;
+  const int64_t int_max = std::numeric_limits<int>::max();
+  NN_CHECK(N <= int_max && C <= int_max && HW <= int_max, "batch_norm: input ", shape_str(x.shape()),
+           " is too large (N, C and H*W must each fit in an int)");
+  return BnDims{static_cast<int>(N), static_cast<int>(C), static_cast<int>(HW)};
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                  const Tensor& running_var, bool training, double momentum, double eps) {
+  check_defined("batch_norm", x, "input");
+  check_op_tensors("batch_norm", {&x, &weight, &bias, &running_mean, &running_var});
+  const BnDims d = batchnorm_dims(x);
+  check_channel_vector(weight, d.C, "weight");
+  check_channel_vector(bias, d.C, "bias");
+  check_channel_vector(running_mean, d.C, "running_mean");
+  check_channel_vector(running_var, d.C, "running_var");
+  NN_CHECK(running_mean.defined() == running_var.defined(),
+           "batch_norm: running_mean and running_var must both be given or both be undefined");
+  NN_CHECK(eps > 0, "batch_norm: eps must be positive, got ", eps);
+  if (training) {
+    // PyTorch's own message: one value per channel has no variance to normalise by.
+    NN_CHECK(d.M() > 1, "batch_norm: Expected more than 1 value per channel when training, got input size ",
+             shape_str(x.shape()));
+    NN_CHECK(momentum >= 0 && momentum <= 1, "batch_norm: momentum must be in [0, 1], got ", momentum);
+  } else {
+    NN_CHECK(running_mean.defined(), "batch_norm: eval mode needs running_mean and running_var (input ",
+             shape_str(x.shape()), ")");
+  }
+
+  Tensor y = Tensor::empty_like(x);
+  Tensor save_mean = Tensor::empty({d.C}, x.dtype(), x.device());
+  Tensor save_invstd = Tensor::empty({d.C}, x.dtype(), x.device());
+  if (x.is_cuda()) {
+    NN_CUDA_ONLY({
+      const float* g = data_or_null<float>(weight);
+      const float* b = data_or_null<float>(bias);
+      if (training) {
+        batchnorm_fwd_train_cuda(x.data<float>(), g, b, y.data<float>(), save_mean.data<float>(),
+                                 save_invstd.data<float>(), mutable_data_or_null<float>(running_mean),
+                                 mutable_data_or_null<float>(running_var), d.N, d.C, d.HW, static_cast<float>(momentum),
+                                 static_cast<float>(eps), op_stream());
+      } else {
+        batchnorm_fwd_eval_cuda(x.data<float>(), g, b, running_mean.data<float>(), running_var.data<float>(),
+                                y.data<float>(), save_mean.data<float>(), save_invstd.data<float>(), d.N, d.C, d.HW,
+                                static_cast<float>(eps), op_stream());
+      }
+    });
+  } else {
+    dispatch_float(x.dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      if (training) {
+        batchnorm_fwd_train_cpu<T>(x.data<T>(), data_or_null<T>(weight), data_or_null<T>(bias), y.data<T>(),
+                                   save_mean.data<T>(), save_invstd.data<T>(), mutable_data_or_null<T>(running_mean),
+                                   mutable_data_or_null<T>(running_var), d, momentum, eps);
+      } else {
+        batchnorm_fwd_eval_cpu<T>(x.data<T>(), data_or_null<T>(weight), data_or_null<T>(bias), running_mean.data<T>(),
+                                  running_var.data<T>(), y.data<T>(), save_mean.data<T>(), save_invstd.data<T>(), d,
+                                  eps);
+      }
+    });
+  }
+
+  // The closure keeps x and the parameters (inputs, not the output) and the saved statistics.
+  record_op(
+      y, "batch_norm", {x, weight, bias}, [x, weight, bias, save_mean, save_invstd, d, training](const Tensor& gy) {
+        const Tensor gx = wants_grad(x) ? x.ensure_grad() : Tensor();
+        const Tensor gw = wants_grad(weight) ? weight.ensure_grad() : Tensor();
+        const Tensor gb = wants_grad(bias) ? bias.ensure_grad() : Tensor();
+        if (gy.is_cuda()) {
+          NN_CUDA_ONLY(batchnorm_bwd_cuda(x.data<float>(), gy.data<float>(), data_or_null<float>(weight),
+                                          save_mean.data<float>(), save_invstd.data<float>(),
+                                          mutable_data_or_null<float>(gx), mutable_data_or_null<float>(gw),
+                                          mutable_data_or_null<float>(gb), d.N, d.C, d.HW, training, op_stream()));
+        } else {
+          dispatch_float(gy.dtype(), [&](auto zero) {
+            using T = decltype(zero);
+            batchnorm_bwd_cpu<T>(x.data<T>(), gy.data<T>(), data_or_null<T>(weight), save_mean.data<T>(),
+                                 save_invstd.data<T>(), mutable_data_or_null<T>(gx), mutable_data_or_null<T>(gw),
+                                 mutable_data_or_null<T>(gb), d, training);
+          });
+        }
+      });
+  return y;
+}
+
+}  // namespace nn

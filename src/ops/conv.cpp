@@ -1,0 +1,423 @@
+// conv.cpp — conv2d and conv_transpose2d, on the CPU and through cuDNN.
+//
+// One convolution geometry: x (N,C,H,W), w (K,C,R,S), y (N,K,P,Q),
+//   P = (H + 2 pad_h - R) / stride_h + 1,  Q = (W + 2 pad_w - S) / stride_w + 1,
+// and with ih = p stride_h - pad_h + r, iw = q stride_w - pad_w + s (taps outside x read zero):
+//
+//   forward          y[n,k,p,q]  = sum_{c,r,s} x[n,c,ih,iw] w[k,c,r,s]           (+ b[k])
+//   backward-data    dx[n,c,ih,iw] += sum_{k,r,s over taps hitting (ih,iw)} dy[n,k,p,q] w[k,c,r,s]
+//   backward-filter  dw[k,c,r,s] += sum_{n,p,q} dy[n,k,p,q] x[n,c,ih,iw]
+//   bias             db[k] += sum_{n,p,q} dy[n,k,p,q]
+//
+// Backward-data is the adjoint (transpose) of forward as a linear map of x, and backward-filter
+// the adjoint in w; these three primitives (conv_forward, conv_backward_data,
+// conv_backward_filter) are all the ops need.
+//
+// conv2d(x, w (O,C,kh,kw), b): y = forward(x, w) + b;  dx += backward-data(dy, w);
+//   dw += backward-filter(x, dy);  db += sum dy.
+//
+// conv_transpose2d(x (N,C_in,H,W), w (C_in,O,kh,kw), b): the transposed convolution IS the
+// backward-data (adjoint) of the *matching* convolution, the one that maps an (N,O,H_out,W_out)
+// image to (N,C_in,H,W) with filter w read as (K = C_in, C = O, kh, kw) — which is exactly
+// PyTorch's ConvTranspose2d weight layout, so no weight copy is needed. With
+//   H_out = (H - 1) stride - 2 pad + kh + output_padding   (output_padding < stride),
+// the matching convolution's output size is exactly H again. Hence
+//   forward:  y  = backward-data(x, w)          (on CUDA: cudnnConvolutionBackwardData)
+//   dx      += forward(dy, w)                   (cudnnConvolutionForward)
+//   dw      += backward-filter(dy, x)           (cudnnConvolutionBackwardFilter, with the roles
+//                                                of "input" and "output gradient" swapped)
+//   db      += sum dy.
+// output_padding only adds rows/columns at the bottom/right that the matching convolution's
+// stride skips over, which is why it must be smaller than the stride (PyTorch's rule).
+//
+// Every primitive ACCUMULATES into its output (out += ...), the engine's backward rule; a
+// forward asks for a fresh output (zeros on the CPU, beta = 0 in cuDNN). The CPU loops run in
+// float or double; the CUDA path is float32 through src/cuda/cudnn_conv.cpp, and the bias through
+// kernels/bias.cu.
+//
+// Tests (tests/test_conv.cpp): Gradcheck.conv2d, Gradcheck.conv_transpose2d, CudaParity.conv2d,
+// CudaParity.conv_transpose2d, ConvIdentity.AdjointConvTranspose, Conv.KnownValues*,
+// ConvTranspose.KnownValues*, Conv.MatchesNaiveLoops, Conv.BackwardAccumulates, Conv.ShapeErrors,
+// ConvCuda.DeterministicGrads.
+#include <vector>
+
+#include "op_util.h"
+
+#if defined(NN_WITH_CUDA)
+#include "cuda/cudnn_conv.h"
+#endif
+
+namespace nn {
+
+namespace {
+
+// The geometry of one (non-transposed) convolution x (N,C,H,W) * w (K,C,R,S) -> y (N,K,P,Q).
+struct ConvGeometry {
+  int64_t N, C, H, W;
+  int64_t K, R, S;
+  int64_t P, Q;
+  int64_t stride_h, stride_w, pad_h, pad_w;
+};
+
+// Output positions [lo, hi) whose tap `tap` lands inside the input along one axis, i.e.
+// 0 <= o * stride - pad + tap < in_size. Walking inwards from both ends is cheap (a few steps at
+// most: pad / stride) and plainer than floor/ceil divisions of possibly negative numbers.
+struct Range {
+  int64_t lo, hi;
+};
+Range valid_range(int64_t out_size, int64_t in_size, int64_t stride, int64_t pad, int64_t tap) {
+  Range r{0, out_size};
+  while (r.lo < out_size && r.lo * stride - pad + tap < 0) ++r.lo;
+  while (r.hi > r.lo && (r.hi - 1) * stride - pad + tap >= in_size) --r.hi;
+  return r;
+}
+
+// The valid output rows of every tap row r, and the valid output columns of every tap column s:
+// they depend only on the geometry, so they are worked out once per call, not in the hot loops.
+struct TapRanges {
+  std::vector<Range> rows, cols;  // rows[r], cols[s]
+  explicit TapRanges(const ConvGeometry& g) {
+    for (int64_t r = 0; r < g.R; ++r) rows.push_back(valid_range(g.P, g.H, g.stride_h, g.pad_h, r));
+    for (int64_t s = 0; s < g.S; ++s) cols.push_back(valid_range(g.Q, g.W, g.stride_w, g.pad_w, s));
+  }
+};
+
+// ---------------------------------------------------------------- CPU reference primitives
+//
+// All three share one loop nest: n, k, c, then the tap (r, s), then the output pixels (p, q). For a
+// fixed tap the input pixel moves with (p, q) by the stride, so the innermost loop is contiguous
+// in y (and in x for stride 1), and the weight w[k,c,r,s] is a loop constant.
+
+// y += conv(x, w).   x (N,C,H,W), w (K,C,R,S), y (N,K,P,Q)
+template <class T>
+void conv2d_fwd_cpu(const ConvGeometry& g, const T* x, const T* w, T* y) {
+  const TapRanges taps(g);
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t k = 0; k < g.K; ++k) {
+      T* y_nk = y + (n * g.K + k) * g.P * g.Q;
+      for (int64_t c = 0; c < g.C; ++c) {
+        const T* x_nc = x + (n * g.C + c) * g.H * g.W;
+        const T* w_kc = w + (k * g.C + c) * g.R * g.S;
+        for (int64_t r = 0; r < g.R; ++r) {
+          const Range rows = taps.rows[r];
+          for (int64_t s = 0; s < g.S; ++s) {
+            const Range cols = taps.cols[s];
+            const T weight = w_kc[r * g.S + s];
+            for (int64_t p = rows.lo; p < rows.hi; ++p) {
+              const T* x_row = x_nc + (p * g.stride_h - g.pad_h + r) * g.W;
+              T* y_row = y_nk + p * g.Q;
+              for (int64_t q = cols.lo; q < cols.hi; ++q) y_row[q] += weight * x_row[q * g.stride_w - g.pad_w + s];
+            }
+          }
+        }
+      }
+    }
+}
+
+// dx += conv^T(dy, w): every output pixel sends dy * w back to the input pixel its tap read.
+// w (K,C,R,S), dy (N,K,P,Q), dx (N,C,H,W)
+template <class T>
+void conv2d_bwd_data_cpu(const ConvGeometry& g, const T* w, const T* dy, T* dx) {
+  const TapRanges taps(g);
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t k = 0; k < g.K; ++k) {
+      const T* dy_nk = dy + (n * g.K + k) * g.P * g.Q;
+      for (int64_t c = 0; c < g.C; ++c) {
+        T* dx_nc = dx + (n * g.C + c) * g.H * g.W;
+        const T* w_kc = w + (k * g.C + c) * g.R * g.S;
+        for (int64_t r = 0; r < g.R; ++r) {
+          const Range rows = taps.rows[r];
+          for (int64_t s = 0; s < g.S; ++s) {
+            const Range cols = taps.cols[s];
+            const T weight = w_kc[r * g.S + s];
+            for (int64_t p = rows.lo; p < rows.hi; ++p) {
+              T* dx_row = dx_nc + (p * g.stride_h - g.pad_h + r) * g.W;
+              const T* dy_row = dy_nk + p * g.Q;
+              for (int64_t q = cols.lo; q < cols.hi; ++q) dx_row[q * g.stride_w - g.pad_w + s] += weight * dy_row[q];
+            }
+          }
+        }
+      }
+    }
+}
+
+// dw += corr(x, dy): each weight collects dy times the input pixel it read, over n, p, q.
+// x (N,C,H,W), dy (N,K,P,Q), dw (K,C,R,S)
+template <class T>
+void conv2d_bwd_filter_cpu(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
+  const TapRanges taps(g);
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t k = 0; k < g.K; ++k) {
+      const T* dy_nk = dy + (n * g.K + k) * g.P * g.Q;
+      for (int64_t c = 0; c < g.C; ++c) {
+        const T* x_nc = x + (n * g.C + c) * g.H * g.W;
+        T* dw_kc = dw + (k * g.C + c) * g.R * g.S;
+        for (int64_t r = 0; r < g.R; ++r) {
+          const Range rows = taps.rows[r];
+          for (int64_t s = 0; s < g.S; ++s) {
+            const Range cols = taps.cols[s];
+            T acc = 0;
+            for (int64_t p = rows.lo; p < rows.hi; ++p) {
+              const T* x_row = x_nc + (p * g.stride_h - g.pad_h + r) * g.W;
+              const T* dy_row = dy_nk + p * g.Q;
+              for (int64_t q = cols.lo; q < cols.hi; ++q) acc += dy_row[q] * x_row[q * g.stride_w - g.pad_w + s];
+            }
+            dw_kc[r * g.S + s] += acc;
+          }
+        }
+      }
+    }
+}
+
+// y[n,c,:] += b[c].   y (N,C,HW)
+template <class T>
+void bias_add_cpu(T* y, const T* b, int64_t N, int64_t C, int64_t HW) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      T* plane = y + (n * C + c) * HW;
+      for (int64_t i = 0; i < HW; ++i) plane[i] += b[c];
+    }
+}
+
+// db[c] += sum_{n,i} dy[n,c,i].   dy (N,C,HW)
+template <class T>
+void bias_grad_cpu(const T* dy, T* db, int64_t N, int64_t C, int64_t HW) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      const T* plane = dy + (n * C + c) * HW;
+      T acc = 0;
+      for (int64_t i = 0; i < HW; ++i) acc += plane[i];
+      db[c] += acc;
+    }
+}
+
+// ---------------------------------------------------------------- primitives on either device
+
+#if defined(NN_WITH_CUDA)
+cuda::ConvShape to_cudnn(const ConvGeometry& g) {
+  cuda::ConvShape s;
+  s.N = static_cast<int>(g.N);
+  s.C = static_cast<int>(g.C);
+  s.H = static_cast<int>(g.H);
+  s.W = static_cast<int>(g.W);
+  s.K = static_cast<int>(g.K);
+  s.R = static_cast<int>(g.R);
+  s.S = static_cast<int>(g.S);
+  s.P = static_cast<int>(g.P);
+  s.Q = static_cast<int>(g.Q);
+  s.stride_h = static_cast<int>(g.stride_h);
+  s.stride_w = static_cast<int>(g.stride_w);
+  s.pad_h = static_cast<int>(g.pad_h);
+  s.pad_w = static_cast<int>(g.pad_w);
+  return s;
+}
+#endif
+
+// y (=|+=) forward(x, w). accumulate == false overwrites y (cuDNN beta = 0 never reads it).
+void conv_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& y, bool accumulate) {
+  if (y.is_cuda()) {
+    NN_CUDA_ONLY(
+        cuda::conv_forward(to_cudnn(g), x.data<float>(), w.data<float>(), y.data<float>(), accumulate ? 1.0f : 0.0f));
+    return;
+  }
+  if (!accumulate) Tensor(y).fill_(0.0);  // a handle copy: fill_ is not const, the data is shared
+  dispatch_float(y.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    conv2d_fwd_cpu<T>(g, x.data<T>(), w.data<T>(), y.data<T>());
+  });
+}
+
+// dx (=|+=) backward-data(dy, w).
+void conv_backward_data(const ConvGeometry& g, const Tensor& w, const Tensor& dy, const Tensor& dx, bool accumulate) {
+  if (dx.is_cuda()) {
+    NN_CUDA_ONLY(cuda::conv_backward_data(to_cudnn(g), w.data<float>(), dy.data<float>(), dx.data<float>(),
+                                          accumulate ? 1.0f : 0.0f));
+    return;
+  }
+  if (!accumulate) Tensor(dx).fill_(0.0);
+  dispatch_float(dx.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    conv2d_bwd_data_cpu<T>(g, w.data<T>(), dy.data<T>(), dx.data<T>());
+  });
+}
+
+// dw += backward-filter(x, dy). Only ever used to accumulate into a gradient.
+void conv_backward_filter(const ConvGeometry& g, const Tensor& x, const Tensor& dy, const Tensor& dw) {
+  if (dw.is_cuda()) {
+    NN_CUDA_ONLY(cuda::conv_backward_filter(to_cudnn(g), x.data<float>(), dy.data<float>(), dw.data<float>(), 1.0f));
+    return;
+  }
+  dispatch_float(dw.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    conv2d_bwd_filter_cpu<T>(g, x.data<T>(), dy.data<T>(), dw.data<T>());
+  });
+}
+
+// y[n,c,:] += b[c] for y (N,C,H,W).
+void bias_add(const Tensor& y, const Tensor& b) {
+  const int64_t N = y.size(0), C = y.size(1), HW = y.size(2) * y.size(3);
+  if (y.is_cuda()) {
+    NN_CUDA_ONLY(bias_add_cuda(y.data<float>(), b.data<float>(), static_cast<int>(N), static_cast<int>(C),
+                               static_cast<int>(HW), op_stream()));
+    return;
+  }
+  dispatch_float(y.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    bias_add_cpu<T>(y.data<T>(), b.data<T>(), N, C, HW);
+  });
+}
+
+// db[c] += sum over n, h, w of dy[n,c,h,w].
+void bias_grad(const Tensor& dy, const Tensor& db) {
+  const int64_t N = dy.size(0), C = dy.size(1), HW = dy.size(2) * dy.size(3);
+  if (dy.is_cuda()) {
+    NN_CUDA_ONLY(bias_grad_cuda(dy.data<float>(), db.data<float>(), static_cast<int>(N), static_cast<int>(C),
+                                static_cast<int>(HW), op_stream()));
+    return;
+  }
+  dispatch_float(dy.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    bias_grad_cpu<T>(dy.data<T>(), db.data<T>(), N, C, HW);
+  });
+}
+
+// ---------------------------------------------------------------- argument checks
+
+// Shared by both ops. `weight_layout` names the expected layout for the error message.
+void check_conv_inputs(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                       const Conv2dArgs& args, const char* weight_layout) {
+  check_defined(op, x, "input");
+  check_defined(op, weight, "weight");
+  check_op_tensors(op, {&x, &weight, &bias});
+  NN_CHECK(x.dim() == 4, op, ": input must be 4-D (N,C,H,W), got ", shape_str(x.shape()));
+  NN_CHECK(weight.dim() == 4, op, ": weight must be 4-D ", weight_layout, ", got ", shape_str(weight.shape()));
+  for (int64_t d : x.shape()) NN_CHECK(d > 0, op, ": input ", shape_str(x.shape()), " has an empty dimension");
+  for (int64_t d : weight.shape())
+    NN_CHECK(d > 0, op, ": weight ", shape_str(weight.shape()), " has an empty dimension");
+  NN_CHECK(args.stride_h >= 1 && args.stride_w >= 1, op, ": stride must be >= 1, got (", args.stride_h, ",",
+           args.stride_w, ")");
+  NN_CHECK(args.pad_h >= 0 && args.pad_w >= 0, op, ": padding must be >= 0, got (", args.pad_h, ",", args.pad_w, ")");
+}
+
+// cuDNN describes tensors with int sizes; say so rather than let the sizes wrap.
+void check_fits_cudnn(const char* op, const Tensor& x, const Shape& shape) {
+  if (!x.is_cuda()) return;
+  NN_CHECK(shape_numel(shape) <= INT32_MAX, op, ": tensor ", shape_str(shape),
+           " is too large for cuDNN's 32-bit sizes");
+}
+
+void check_bias(const char* op, const Tensor& bias, int64_t channels, const Tensor& weight) {
+  if (!bias.defined()) return;
+  NN_CHECK(bias.dim() == 1 && bias.size(0) == channels, op, ": bias ", shape_str(bias.shape()), " must be (", channels,
+           ") to match weight ", shape_str(weight.shape()));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- conv2d
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dArgs& args) {
+  const char* op = "conv2d";
+  check_conv_inputs(op, x, weight, bias, args, "(O,C,kh,kw)");
+  NN_CHECK(args.out_pad_h == 0 && args.out_pad_w == 0, op, ": output_padding is for conv_transpose2d only, got (",
+           args.out_pad_h, ",", args.out_pad_w, ")");
+  NN_CHECK(x.size(1) == weight.size(1), op, ": input ", shape_str(x.shape()), " has ", x.size(1),
+           " channels but weight ", shape_str(weight.shape()), " expects ", weight.size(1));
+  check_bias(op, bias, weight.size(0), weight);
+
+  ConvGeometry g{};
+  g.N = x.size(0);
+  g.C = x.size(1);
+  g.H = x.size(2);
+  g.W = x.size(3);
+  g.K = weight.size(0);
+  g.R = weight.size(2);
+  g.S = weight.size(3);
+  g.stride_h = args.stride_h;
+  g.stride_w = args.stride_w;
+  g.pad_h = args.pad_h;
+  g.pad_w = args.pad_w;
+  // Checked before dividing: a negative numerator would round towards zero, not down.
+  const int64_t span_h = g.H + 2 * g.pad_h - g.R, span_w = g.W + 2 * g.pad_w - g.S;
+  NN_CHECK(span_h >= 0 && span_w >= 0, op, ": output size is not positive: input ", shape_str(x.shape()),
+           " padded by (", g.pad_h, ",", g.pad_w, ") is smaller than the kernel of weight ", shape_str(weight.shape()));
+  g.P = span_h / g.stride_h + 1;
+  g.Q = span_w / g.stride_w + 1;
+
+  const Shape y_shape{g.N, g.K, g.P, g.Q};  // y: (N,O,P,Q)
+  for (const Shape& s : {x.shape(), weight.shape(), y_shape}) check_fits_cudnn(op, x, s);
+  Tensor y = Tensor::empty(y_shape, x.dtype(), x.device());
+  conv_forward(g, x, weight, y, /*accumulate=*/false);
+  if (bias.defined()) bias_add(y, bias);
+
+  record_op(y, op, {x, weight, bias}, [x, weight, bias, g](const Tensor& dy) {
+    if (wants_grad(x)) conv_backward_data(g, weight, dy, x.ensure_grad(), /*accumulate=*/true);
+    if (wants_grad(weight)) conv_backward_filter(g, x, dy, weight.ensure_grad());
+    if (wants_grad(bias)) bias_grad(dy, bias.ensure_grad());
+  });
+  return y;
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int stride, int padding) {
+  return conv2d(x, weight, bias, Conv2dArgs::make(stride, padding));
+}
+
+// ---------------------------------------------------------------- conv_transpose2d
+
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dArgs& args) {
+  const char* op = "conv_transpose2d";
+  check_conv_inputs(op, x, weight, bias, args, "(C_in,O,kh,kw)");
+  NN_CHECK(args.out_pad_h >= 0 && args.out_pad_w >= 0, op, ": output_padding must be >= 0, got (", args.out_pad_h, ",",
+           args.out_pad_w, ")");
+  NN_CHECK(args.out_pad_h < args.stride_h && args.out_pad_w < args.stride_w, op, ": output_padding (", args.out_pad_h,
+           ",", args.out_pad_w, ") must be smaller than stride (", args.stride_h, ",", args.stride_w, ")");
+  NN_CHECK(x.size(1) == weight.size(0), op, ": input ", shape_str(x.shape()), " has ", x.size(1),
+           " channels but weight ", shape_str(weight.shape()), " expects ", weight.size(0));
+  check_bias(op, bias, weight.size(1), weight);
+
+  const int64_t out_h = (x.size(2) - 1) * args.stride_h - 2 * args.pad_h + weight.size(2) + args.out_pad_h;
+  const int64_t out_w = (x.size(3) - 1) * args.stride_w - 2 * args.pad_w + weight.size(3) + args.out_pad_w;
+  NN_CHECK(out_h > 0 && out_w > 0, op, ": output size (", out_h, ",", out_w, ") is not positive for input ",
+           shape_str(x.shape()), ", weight ", shape_str(weight.shape()), ", stride (", args.stride_h, ",",
+           args.stride_w, "), padding (", args.pad_h, ",", args.pad_w, ")");
+
+  // The matching convolution: from this op's output (N,O,H_out,W_out) back to its input
+  // (N,C_in,H,W), with the weight read as (K = C_in, C = O, kh, kw).
+  ConvGeometry g{};
+  g.N = x.size(0);
+  g.C = weight.size(1);
+  g.H = out_h;
+  g.W = out_w;
+  g.K = weight.size(0);
+  g.R = weight.size(2);
+  g.S = weight.size(3);
+  g.P = x.size(2);
+  g.Q = x.size(3);
+  g.stride_h = args.stride_h;
+  g.stride_w = args.stride_w;
+  g.pad_h = args.pad_h;
+  g.pad_w = args.pad_w;
+
+  // y (N,O,H_out,W_out) = backward-data of the matching convolution applied to x.
+  const Shape y_shape{g.N, g.C, g.H, g.W};
+  for (const Shape& s : {x.shape(), weight.shape(), y_shape}) check_fits_cudnn(op, x, s);
+  Tensor y = Tensor::empty(y_shape, x.dtype(), x.device());
+  conv_backward_data(g, weight, x, y, /*accumulate=*/false);
+  if (bias.defined()) bias_add(y, bias);
+
+  record_op(y, op, {x, weight, bias}, [x, weight, bias, g](const Tensor& dy) {
+    // dx += forward(dy, w): the adjoint of backward-data is the forward convolution.
+    if (wants_grad(x)) conv_forward(g, dy, weight, x.ensure_grad(), /*accumulate=*/true);
+    // dw += backward-filter with the matching convolution's input = dy, its output gradient = x.
+    if (wants_grad(weight)) conv_backward_filter(g, dy, x, weight.ensure_grad());
+    if (wants_grad(bias)) bias_grad(dy, bias.ensure_grad());
+  });
+  return y;
+}
+
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int stride, int padding,
+                        int output_padding) {
+  return conv_transpose2d(x, weight, bias, Conv2dArgs::make(stride, padding, output_padding));
+}
+
+}  // namespace nn
