@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# tools/test.sh: set up, build, and run the whole test suite; exits non-zero on any failure.
+# This is the README's test command, and what CI runs (.ci/run).
+#
+# Usage: tools/test.sh [ctest options...]
+#   tools/test.sh                    # everything
+#   tools/test.sh -R Gradcheck       # only the gradient checks
+#   BUILD_DIR=build-cpu NN_CMAKE_ARGS="-DNN_CUDA=OFF" tools/test.sh   # CPU-only engine
+# Without a GPU the CUDA tests report as skipped; ctest's last lines say how many passed,
+# failed and were skipped.
+set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
+source "$(dirname "$0")/common.sh"
+
+bash tools/setup.sh
+# NN_CMAKE_ARGS: extra cmake options for the build, split on spaces.
+# shellcheck disable=SC2086
+bash tools/build.sh ${NN_CMAKE_ARGS:-}
+nn_fetch_data  # tests that read real CIFAR-100 images need the data
+
+ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure --no-tests=error \
+  --parallel "$(nn_jobs)" "$@"
