@@ -19,7 +19,7 @@ bool cuda_sync_launches();  // reads NN_SYNC_LAUNCHES once (src/cuda/context.cpp
     if (nn_err_ != cudaSuccess)                                                                  \
       ::nn::throw_error(::nn::str_cat("CUDA error ", cudaGetErrorName(nn_err_), ": ",           \
                                       cudaGetErrorString(nn_err_), " in ", #call, " at ",       \
-                                      __FILE__, ":", __LINE__));                                 \
+                                      __FILE__, ":", __LINE__, ::nn::current_op_context()));    \
   } while (0)
 
 #define NN_LAUNCH_CHECK(stream)                                        \

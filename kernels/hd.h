@@ -23,9 +23,12 @@ using std::log1p;
 using std::sqrt;
 using std::tanh;
 
-// Multiply and add that the compiler may NOT fuse into an FMA. nvcc contracts a*b+c into one
-// fma by default while g++ on x86-64 does not, so code that must give the same bits on both
-// sides (the random number transforms) uses these and explicit fma_rn() instead of * and +.
+// Arithmetic that the compiler may NOT fuse or relax. nvcc contracts a*b+c into one fma by
+// default, and --use_fast_math would approximate division and square root; the device
+// intrinsics below are immune to both. On the host, CMakeLists.txt compiles with
+// -ffp-contract=off, so g++ never fuses either (it would on aarch64 or with -march=native).
+// Code that must give the same bits on both sides (the random number transforms) uses these
+// and explicit fma_rn() instead of *, +, / and sqrt.
 NN_HD float mul_rn(float a, float b) {
 #if defined(__CUDA_ARCH__)
   return __fmul_rn(a, b);
@@ -38,6 +41,20 @@ NN_HD float add_rn(float a, float b) {
   return __fadd_rn(a, b);
 #else
   return a + b;
+#endif
+}
+NN_HD float div_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fdiv_rn(a, b);  // IEEE division even under -prec-div=false / --use_fast_math
+#else
+  return a / b;
+#endif
+}
+NN_HD float sqrt_rn(float a) {
+#if defined(__CUDA_ARCH__)
+  return __fsqrt_rn(a);
+#else
+  return std::sqrt(a);
 #endif
 }
 NN_HD float fma_rn(float a, float b, float c) {

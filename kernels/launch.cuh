@@ -21,8 +21,9 @@ inline unsigned grid_for(int64_t n, int threads = kThreads) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(blockDim.x) * gridDim.x)
 
-// Sum of `v` over a block of kThreads threads, in a fixed order (deterministic). Result valid in
-// thread 0. `shared` holds kThreads floats.
+// Sum of `v` over a block of blockDim.x threads (a power of two, at most kThreads), in a fixed
+// order (deterministic). Every thread gets the total. `shared` holds blockDim.x floats; the
+// trailing barrier makes back-to-back calls on the same buffer safe.
 __device__ inline float block_sum(float v, float* shared) {
   shared[threadIdx.x] = v;
   __syncthreads();
@@ -30,7 +31,9 @@ __device__ inline float block_sum(float v, float* shared) {
     if (threadIdx.x < stride) shared[threadIdx.x] += shared[threadIdx.x + stride];
     __syncthreads();
   }
-  return shared[0];
+  float total = shared[0];
+  __syncthreads();
+  return total;
 }
 
 }  // namespace nn

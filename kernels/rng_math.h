@@ -85,7 +85,7 @@ NN_HD float portable_log(float x) {
     m = mul_rn(m, 0.5f);  // exact
     e += 1;
   }
-  float s = add_rn(m, -1.0f) / add_rn(m, 1.0f);
+  float s = div_rn(add_rn(m, -1.0f), add_rn(m, 1.0f));
   float s2 = mul_rn(s, s);
   float p = fma_rn(s2, 2.0f / 13.0f, 2.0f / 11.0f);
   p = fma_rn(s2, p, 2.0f / 9.0f);
@@ -147,7 +147,7 @@ NN_HD float rng_normal(uint64_t seed, uint64_t c0, uint64_t i) {
     case 2: sin_t = -s; cos_t = -c; break;
     default: sin_t = -c; cos_t = s; break;
   }
-  float radius = sqrtf(mul_rn(-2.0f, portable_log(u1)));  // IEEE sqrt on both sides
+  float radius = sqrt_rn(mul_rn(-2.0f, portable_log(u1)));
   return mul_rn(radius, (i % 2 == 0) ? cos_t : sin_t);
 }
 

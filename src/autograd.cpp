@@ -122,7 +122,10 @@ void Tensor::backward() const {
     std::shared_ptr<Node> node = t->grad_fn;
     if (t->grad) {
       NoGradGuard no_grad;  // backward closures compute with plain ops; never record them
-      node->backward(Tensor(t->grad));
+      Tensor grad_out(t->grad);
+      std::string scope_name = std::string(node->name) + " backward";
+      OpScope scope(scope_name.c_str(), {&grad_out});
+      node->backward(grad_out);
     }
     // Release: an intermediate's gradient and its node (closure, saved tensors, edges).
     if (t != impl_ptr().get()) t->grad.reset();

@@ -279,6 +279,34 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
   return os << "]";
 }
 
+// ------------------------------------------------------------------ op context for errors
+
+namespace {
+thread_local const OpScope* g_innermost_scope = nullptr;
+}
+
+OpScope::OpScope(const char* name, std::initializer_list<const Tensor*> tensors)
+    : name_(name), outer_(g_innermost_scope) {
+  for (const Tensor* t : tensors)
+    if (count_ < kMaxTensors) tensors_[count_++] = t;
+  g_innermost_scope = this;
+}
+
+OpScope::~OpScope() { g_innermost_scope = outer_; }
+
+std::string OpScope::describe() const {
+  std::string s = str_cat(" (in ", name_);
+  bool first = true;
+  for (int i = 0; i < count_; ++i) {
+    if (!tensors_[i]->defined()) continue;
+    s += (first ? " on " : ", ") + shape_str(tensors_[i]->shape());
+    first = false;
+  }
+  return s + ")";
+}
+
+std::string current_op_context() { return g_innermost_scope ? g_innermost_scope->describe() : std::string(); }
+
 // ------------------------------------------------------------------ argument checks
 
 void check_defined(const char* op, const Tensor& t, const char* what) {

@@ -110,11 +110,17 @@ void cuda_parity(const OpFn& f, const std::vector<Tensor>& inputs, const ParityO
     cpu.push_back(c);
     gpu.push_back(d);
   }
-  bool saved_poison = backend_settings().poison_new_tensors;
-  backend_settings().poison_new_tensors = true;
-  Tensor y_cpu = f(cpu);
-  Tensor y_gpu = f(gpu);
-  backend_settings().poison_new_tensors = saved_poison;
+  Tensor y_cpu, y_gpu;
+  {
+    // Restores the setting even when f throws, so one failure cannot poison later tests.
+    struct PoisonScope {
+      bool saved = backend_settings().poison_new_tensors;
+      PoisonScope() { backend_settings().poison_new_tensors = true; }
+      ~PoisonScope() { backend_settings().poison_new_tensors = saved; }
+    } poison;
+    y_cpu = f(cpu);
+    y_gpu = f(gpu);
+  }
   ASSERT_EQ(y_cpu.shape(), y_gpu.shape());
   ASSERT_TRUE(y_gpu.is_cuda()) << "the op did not return a CUDA tensor for CUDA inputs";
 

@@ -27,6 +27,10 @@ std::string shape_str(const std::vector<int64_t>& shape);
 
 [[noreturn]] void throw_error(const std::string& msg);
 
+// " (in conv2d on (64,3,32,32), (128,3,4,4))" for the innermost OpScope of this thread, or "".
+// The CUDA/cuBLAS/cuDNN check macros append it, so a library failure names the op and shapes.
+std::string current_op_context();
+
 }  // namespace nn
 
 // NN_CHECK(cond, parts...): throws nn::Error(str_cat(parts...)) when cond is false.

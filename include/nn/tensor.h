@@ -134,6 +134,26 @@ class Tensor {
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
 
+// Marks "this thread is running op `name` on these tensors" for the lifetime of the scope, so a
+// failing CUDA, cuBLAS or cuDNN call deep inside can say which op and shapes it belonged to
+// (current_op_context()). Costs two pointer stores; shapes are formatted only on an error.
+// The tensors must outlive the scope (they are the op's arguments).
+class OpScope {
+ public:
+  OpScope(const char* name, std::initializer_list<const Tensor*> tensors);
+  ~OpScope();
+  OpScope(const OpScope&) = delete;
+  OpScope& operator=(const OpScope&) = delete;
+  std::string describe() const;
+
+ private:
+  static constexpr int kMaxTensors = 5;
+  const char* name_;
+  const Tensor* tensors_[kMaxTensors] = {};
+  int count_ = 0;
+  const OpScope* outer_;
+};
+
 // Argument checks shared by the ops; each throws nn::Error naming the op.
 void check_defined(const char* op, const Tensor& t, const char* what);
 void check_same_device(const char* op, const Tensor& a, const Tensor& b);

@@ -98,7 +98,15 @@ void free(void* ptr) noexcept {
     // A destructor cannot throw; a failed free means the context is already broken, and the next
     // checked call will report it with its location.
     std::fprintf(stderr, "warning: cudaFreeAsync failed: %s\n", cudaGetErrorString(err));
+    cudaGetLastError();  // do not let a later, unrelated check report this one
   }
+}
+
+void release_cached_memory() {
+  NN_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  cudaMemPool_t pool;
+  NN_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, 0));
+  NN_CUDA_CHECK(cudaMemPoolTrimTo(pool, 0));
 }
 
 void copy_to_device(void* dst, const void* src, size_t bytes) {

@@ -20,7 +20,7 @@
     if (nn_st_ != CUBLAS_STATUS_SUCCESS)                                                              \
       ::nn::throw_error(::nn::str_cat("cuBLAS error ", cublasGetStatusName(nn_st_), ": ",            \
                                       cublasGetStatusString(nn_st_), " in ", #call, " at ", __FILE__, \
-                                      ":", __LINE__));                                                \
+                                      ":", __LINE__, ::nn::current_op_context()));                   \
   } while (0)
 
 #define NN_CUDNN_CHECK(call)                                                                       \
@@ -28,7 +28,7 @@
     cudnnStatus_t nn_st_ = (call);                                                                 \
     if (nn_st_ != CUDNN_STATUS_SUCCESS)                                                            \
       ::nn::throw_error(::nn::str_cat("cuDNN error ", cudnnGetErrorString(nn_st_), " in ", #call, \
-                                      " at ", __FILE__, ":", __LINE__));                           \
+                                      " at ", __FILE__, ":", __LINE__, ::nn::current_op_context())); \
   } while (0)
 
 namespace nn::cuda {
@@ -40,6 +40,11 @@ cudnnHandle_t cudnn();
 // Stream-ordered allocation; throws "CUDA out of memory: asked for X MiB ..." on failure.
 void* alloc(size_t bytes);
 void free(void* ptr) noexcept;
+
+// Before a library call that allocates with plain cudaMalloc (cudnnFind* times algorithms in
+// buffers of its own): return the pool's cached, unused blocks to the driver, since the pool
+// never releases them on its own. Once per new convolution shape, never inside a steady step.
+void release_cached_memory();
 
 // Copies that the host waits for (tensor creation, to(), to_vector()). Never inside a step.
 void copy_to_device(void* dst, const void* src, size_t bytes);

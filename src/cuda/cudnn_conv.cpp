@@ -188,8 +188,10 @@ Choice* choose_forward(ConvPlan& plan) {
     NN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, plan.x.get(), plan.w.get(), choice->conv->get(),
                                                           plan.y.get(), max_count, &returned, perfs.data()));
   } else {
+    release_cached_memory();  // Find allocates its own buffers with cudaMalloc
     NN_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(h, plan.x.get(), plan.w.get(), choice->conv->get(),
                                                         plan.y.get(), max_count, &returned, perfs.data()));
+    cudaGetLastError();  // a failed trial allocation inside Find must not surface at a later check
   }
   const auto& best = pick_algorithm(perfs, returned, "forward", plan.shape);
   NN_CUDNN_CHECK(cudnnSetConvolutionMathType(choice->conv->get(), math_type_for(best.mathType)));
@@ -215,8 +217,10 @@ Choice* choose_backward_data(ConvPlan& plan) {
     NN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, plan.w.get(), plan.y.get(), choice->conv->get(),
                                                                plan.x.get(), max_count, &returned, perfs.data()));
   } else {
+    release_cached_memory();  // Find allocates its own buffers with cudaMalloc
     NN_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(h, plan.w.get(), plan.y.get(), choice->conv->get(),
                                                              plan.x.get(), max_count, &returned, perfs.data()));
+    cudaGetLastError();  // a failed trial allocation inside Find must not surface at a later check
   }
   const auto& best = pick_algorithm(perfs, returned, "backward-data", plan.shape);
   NN_CUDNN_CHECK(cudnnSetConvolutionMathType(choice->conv->get(), math_type_for(best.mathType)));
@@ -242,8 +246,10 @@ Choice* choose_backward_filter(ConvPlan& plan) {
     NN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, plan.x.get(), plan.y.get(), choice->conv->get(),
                                                                  plan.w.get(), max_count, &returned, perfs.data()));
   } else {
+    release_cached_memory();  // Find allocates its own buffers with cudaMalloc
     NN_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(h, plan.x.get(), plan.y.get(), choice->conv->get(),
                                                                plan.w.get(), max_count, &returned, perfs.data()));
+    cudaGetLastError();  // a failed trial allocation inside Find must not surface at a later check
   }
   const auto& best = pick_algorithm(perfs, returned, "backward-filter", plan.shape);
   NN_CUDNN_CHECK(cudnnSetConvolutionMathType(choice->conv->get(), math_type_for(best.mathType)));

@@ -31,6 +31,7 @@ void activation_bwd_cpu(ActKind kind, const Tensor& xy, const Tensor& dy, const 
 }
 
 Tensor activation(const char* name, ActKind kind, const Tensor& x, double slope) {
+  OpScope scope(name, {&x});
   check_defined(name, x, "input");
   check_op_tensors(name, {&x});
   Tensor y = Tensor::empty_like(x);

@@ -156,6 +156,7 @@ BnDims batchnorm_dims(const Tensor& x) {
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, double momentum, double eps) {
+  OpScope scope("batch_norm", {&x, &weight, &bias, &running_mean, &running_var});
   check_defined("batch_norm", x, "input");
   check_op_tensors("batch_norm", {&x, &weight, &bias, &running_mean, &running_var});
   const BnDims d = batchnorm_dims(x);

@@ -318,6 +318,7 @@ void check_bias(const char* op, const Tensor& bias, int64_t channels, const Tens
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dArgs& args) {
   const char* op = "conv2d";
+  OpScope scope(op, {&x, &weight, &bias});
   check_conv_inputs(op, x, weight, bias, args, "(O,C,kh,kw)");
   NN_CHECK(args.out_pad_h == 0 && args.out_pad_w == 0, op, ": output_padding is for conv_transpose2d only, got (",
            args.out_pad_h, ",", args.out_pad_w, ")");
@@ -366,6 +367,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int str
 
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dArgs& args) {
   const char* op = "conv_transpose2d";
+  OpScope scope(op, {&x, &weight, &bias});
   check_conv_inputs(op, x, weight, bias, args, "(C_in,O,kh,kw)");
   NN_CHECK(args.out_pad_h >= 0 && args.out_pad_w >= 0, op, ": output_padding must be >= 0, got (", args.out_pad_h, ",",
            args.out_pad_w, ")");

@@ -39,6 +39,7 @@ void dropout_cpu(const Tensor& v, const Tensor& out, bool accumulate, uint64_t s
 }  // namespace
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
+  OpScope scope("dropout", {&x});
   check_defined("dropout", x, "input");
   check_op_tensors("dropout", {&x});
   // Written so that NaN fails too.

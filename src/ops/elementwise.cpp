@@ -64,6 +64,7 @@ void scalar_accumulate(const Tensor& dst, const Tensor& g, double scale) {
 }
 
 Tensor binary(const char* name, BinaryKind kind, const Tensor& a, const Tensor& b) {
+  OpScope scope(name, {&a, &b});
   check_defined(name, a, "first operand");
   check_defined(name, b, "second operand");
   check_op_tensors(name, {&a, &b});
@@ -97,6 +98,7 @@ Tensor binary(const char* name, BinaryKind kind, const Tensor& a, const Tensor& 
 
 // y = scale x + shift
 Tensor affine(const char* name, const Tensor& x, double scale, double shift) {
+  OpScope scope(name, {&x});
   check_defined(name, x, "input");
   check_op_tensors(name, {&x});
   Tensor y = Tensor::empty_like(x);
@@ -117,6 +119,7 @@ Tensor affine(const char* name, const Tensor& x, double scale, double shift) {
 }
 
 Tensor reduce_sum(const char* name, const Tensor& x, double scale) {
+  OpScope scope(name, {&x});
   check_defined(name, x, "input");
   check_op_tensors(name, {&x});
   Tensor y = Tensor::empty({}, x.dtype(), x.device());

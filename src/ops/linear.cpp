@@ -146,6 +146,7 @@ void check_fits_int(const char* op, const Tensor& t) {
 // ---------------------------------------------------------------- matmul
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  OpScope scope("matmul", {&a, &b});
   check_defined("matmul", a, "first operand");
   check_defined("matmul", b, "second operand");
   check_op_tensors("matmul", {&a, &b});
@@ -172,6 +173,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 // ---------------------------------------------------------------- linear
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  OpScope scope("linear", {&x, &weight, &bias});
   check_defined("linear", x, "input");
   check_defined("linear", weight, "weight");
   check_op_tensors("linear", {&x, &weight, &bias});

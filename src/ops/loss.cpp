@@ -76,6 +76,7 @@ void check_loss_input(const char* op, const Tensor& x, const char* what) {
 
 // bce_with_logits and bce: one input, one target of the same shape.
 Tensor target_loss(const char* op, LossKind kind, const Tensor& x, const Tensor& target) {
+  OpScope scope(op, {&x, &target});
   check_loss_input(op, x, "input");
   check_defined(op, target, "target");
   check_op_tensors(op, {&x, &target});
@@ -100,6 +101,7 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& target) {
 Tensor bce(const Tensor& prob, const Tensor& target) { return target_loss("bce", LossKind::Bce, prob, target); }
 
 Tensor hinge_d_loss(const Tensor& d_real, const Tensor& d_fake) {
+  OpScope scope("hinge_d_loss", {&d_real, &d_fake});
   check_loss_input("hinge_d_loss", d_real, "d_real");
   check_loss_input("hinge_d_loss", d_fake, "d_fake");
   check_op_tensors("hinge_d_loss", {&d_real, &d_fake});
@@ -116,6 +118,7 @@ Tensor hinge_d_loss(const Tensor& d_real, const Tensor& d_fake) {
 }
 
 Tensor hinge_g_loss(const Tensor& d_fake) {
+  OpScope scope("hinge_g_loss", {&d_fake});
   check_loss_input("hinge_g_loss", d_fake, "d_fake");
   check_op_tensors("hinge_g_loss", {&d_fake});
   const double scale = 1.0 / static_cast<double>(d_fake.numel());
