@@ -11,17 +11,6 @@
 namespace nn::test {
 namespace {
 
-template <class F>
-void expect_error_containing(F&& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an nn::Error";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const std::string& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "message: " << msg;
-  }
-}
-
 double dot(const Tensor& a, const Tensor& b) {
   std::vector<double> va = a.to_vector(), vb = b.to_vector();
   double s = 0;

@@ -13,15 +13,6 @@
 namespace nn::test {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 int64_t count_zeros(const std::vector<double>& v) {
   int64_t z = 0;
   for (double a : v) z += a == 0.0;
@@ -142,7 +133,7 @@ TEST(Dropout, ProbabilityOutOfRangeThrows) {
   Tensor x = Tensor::ones({4});
   Generator gen(1);
   for (double p : {-0.1, 1.5, std::nan("")}) {
-    std::string msg = error_of([&] { dropout(x, p, true, gen); });
+    std::string msg = error_message([&] { dropout(x, p, true, gen); });
     EXPECT_NE(msg.find("dropout: probability p must be in [0, 1]"), std::string::npos) << "p = " << p << ": " << msg;
   }
 }

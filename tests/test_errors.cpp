@@ -10,15 +10,6 @@
 namespace nn::test {
 namespace {
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
-
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 TEST(Errors, OpScopeNamesTheInnermostOpAndShapes) {
@@ -41,16 +32,16 @@ TEST(Errors, OpScopeNamesTheInnermostOpAndShapes) {
 TEST(Errors, CudaCheckReportsRuntimeMessageCallAndOp) {
   Tensor x = Tensor::zeros({64, 3, 32, 32});
   OpScope scope("conv2d", {&x});
-  std::string msg = message_of([] { NN_CUDA_CHECK(cudaErrorInvalidValue); });
+  std::string msg = error_message([] { NN_CUDA_CHECK(cudaErrorInvalidValue); });
   EXPECT_TRUE(contains(msg, "CUDA error cudaErrorInvalidValue: invalid argument")) << msg;
   EXPECT_TRUE(contains(msg, "test_errors.cpp:")) << msg;
   EXPECT_TRUE(contains(msg, "(in conv2d on (64,3,32,32))")) << msg;
 }
 
 TEST(Errors, CudnnAndCublasChecksReportLibraryMessages) {
-  std::string cudnn_msg = message_of([] { NN_CUDNN_CHECK(CUDNN_STATUS_BAD_PARAM); });
+  std::string cudnn_msg = error_message([] { NN_CUDNN_CHECK(CUDNN_STATUS_BAD_PARAM); });
   EXPECT_TRUE(contains(cudnn_msg, "cuDNN error CUDNN_STATUS_BAD_PARAM")) << cudnn_msg;
-  std::string cublas_msg = message_of([] { NN_CUBLAS_CHECK(CUBLAS_STATUS_INVALID_VALUE); });
+  std::string cublas_msg = error_message([] { NN_CUBLAS_CHECK(CUBLAS_STATUS_INVALID_VALUE); });
   EXPECT_TRUE(contains(cublas_msg, "cuBLAS error CUBLAS_STATUS_INVALID_VALUE")) << cublas_msg;
 }
 #else
@@ -59,7 +50,7 @@ TEST(Errors, CudnnAndCublasChecksReportLibraryMessages) { GTEST_SKIP() << "CPU-o
 #endif
 
 TEST(Errors, WrongDtypeNamesTheOp) {
-  std::string msg = message_of([] { add(Tensor::zeros({2}), Tensor::zeros({2}, DType::F64)); });
+  std::string msg = error_message([] { add(Tensor::zeros({2}), Tensor::zeros({2}, DType::F64)); });
   EXPECT_EQ(msg, "add: dtype mismatch: float32 cpu (2) and float64 cpu (2)");
 }
 

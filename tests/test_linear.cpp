@@ -9,18 +9,6 @@
 namespace nn::test {
 namespace {
 
-// Runs f, expects an nn::Error, and checks that its message contains every one of `parts`.
-template <class F>
-void expect_error_containing(F&& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an nn::Error";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const std::string& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "message: " << msg;
-  }
-}
-
 // ---------------------------------------------------------------- gradchecks
 
 TEST(Gradcheck, matmul) {

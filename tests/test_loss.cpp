@@ -12,15 +12,6 @@
 namespace nn::test {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 // Discriminator outputs kept at least 0.05 away from the hinge kinks at +1 and -1.
 Tensor off_hinge_kinks(const Shape& shape, uint64_t seed) {
   Tensor x = rand_tensor(shape, seed, -3.0, 3.0);
@@ -219,16 +210,16 @@ TEST(Loss, BackwardAccumulatesAndUsesUpstreamGradient) {
 
 TEST(Loss, ArgumentErrors) {
   Tensor x = Tensor::zeros({4, 1}, DType::F64);
-  EXPECT_NE(error_of([&] { bce_with_logits(x, Tensor::zeros({4}, DType::F64)); }).find("shape mismatch"),
+  EXPECT_NE(error_message([&] { bce_with_logits(x, Tensor::zeros({4}, DType::F64)); }).find("shape mismatch"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { bce(Tensor::zeros({0}, DType::F64), Tensor::zeros({0}, DType::F64)); }).find("empty"),
+  EXPECT_NE(error_message([&] { bce(Tensor::zeros({0}, DType::F64), Tensor::zeros({0}, DType::F64)); }).find("empty"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { hinge_g_loss(Tensor::zeros({0})); }).find("empty"), std::string::npos);
-  EXPECT_NE(error_of([&] { hinge_d_loss(x, Tensor::zeros({4, 1})); }).find("dtype"), std::string::npos);
+  EXPECT_NE(error_message([&] { hinge_g_loss(Tensor::zeros({0})); }).find("empty"), std::string::npos);
+  EXPECT_NE(error_message([&] { hinge_d_loss(x, Tensor::zeros({4, 1})); }).find("dtype"), std::string::npos);
   // No gradient flows to a target: one that asks for it is refused (outside no-grad mode).
   Tensor t = Tensor::zeros({4, 1}, DType::F64).requires_grad_();
-  EXPECT_NE(error_of([&] { bce_with_logits(x, t); }).find("no gradient flows to the target"), std::string::npos);
-  EXPECT_NE(error_of([&] { bce(x, t); }).find("no gradient flows to the target"), std::string::npos);
+  EXPECT_NE(error_message([&] { bce_with_logits(x, t); }).find("no gradient flows to the target"), std::string::npos);
+  EXPECT_NE(error_message([&] { bce(x, t); }).find("no gradient flows to the target"), std::string::npos);
   NoGradGuard no_grad;
   EXPECT_NO_THROW(bce_with_logits(x, t));
 }

@@ -41,6 +41,25 @@ bool all_close(const std::vector<double>& a, const std::vector<double>& b, doubl
   return ok;
 }
 
+std::string error_message(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+void expect_error_containing(const std::function<void()>& f, const std::vector<std::string>& parts) {
+  try {
+    f();
+    ADD_FAILURE() << "expected an nn::Error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const std::string& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "message: " << msg;
+  }
+}
+
 namespace {
 
 double dot(const std::vector<double>& a, const std::vector<double>& b) {

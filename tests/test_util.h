@@ -45,6 +45,11 @@ struct ParityOptions {
 };
 void cuda_parity(const OpFn& f, const std::vector<Tensor>& inputs, const ParityOptions& opt = {});
 
+// The message of the nn::Error that f throws, or "" when it throws none.
+std::string error_message(const std::function<void()>& f);
+// Runs f, expects an nn::Error, and checks that its message contains every one of `parts`.
+void expect_error_containing(const std::function<void()>& f, const std::vector<std::string>& parts);
+
 // Worst |a - b| - (atol + rtol |b|) over all elements; describes the worst element in `where`.
 bool all_close(const std::vector<double>& a, const std::vector<double>& b, double atol, double rtol,
                std::string* where);
