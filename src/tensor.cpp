@@ -6,6 +6,7 @@
 #include <cstring>
 #include <iomanip>
 #include <limits>
+#include <type_traits>
 #include <ostream>
 
 #include "nn/autograd.h"
@@ -19,8 +20,46 @@
 
 namespace nn {
 
-size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 8; }
-const char* dtype_name(DType t) { return t == DType::F32 ? "float32" : "float64"; }
+size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::F32: return 4;
+    case DType::F64: return 8;
+    case DType::U8: return 1;
+    case DType::I32: return 4;
+    default: return 8;
+  }
+}
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::F32: return "float32";
+    case DType::F64: return "float64";
+    case DType::U8: return "uint8";
+    case DType::I32: return "int32";
+    default: return "int64";
+  }
+}
+
+// Calls f(T{}) for the C++ type of any dtype (the storage-only ones too).
+template <class F>
+static void dispatch_any(DType dtype, F&& f) {
+  switch (dtype) {
+    case DType::F32: f(float{}); break;
+    case DType::F64: f(double{}); break;
+    case DType::U8: f(uint8_t{}); break;
+    case DType::I32: f(int32_t{}); break;
+    case DType::I64: f(int64_t{}); break;
+  }
+}
+
+// The C++ type behind each dtype, for data<T>().
+template <class T>
+static constexpr DType dtype_of() {
+  if constexpr (std::is_same_v<T, float>) return DType::F32;
+  else if constexpr (std::is_same_v<T, double>) return DType::F64;
+  else if constexpr (std::is_same_v<T, uint8_t>) return DType::U8;
+  else if constexpr (std::is_same_v<T, int32_t>) return DType::I32;
+  else return DType::I64;
+}
 const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
 
 int64_t shape_numel(const Shape& s) {
@@ -65,7 +104,8 @@ Storage::~Storage() {
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   for (int64_t d : shape) NN_CHECK(d >= 0, "Tensor::empty: negative dimension in shape ", shape_str(shape));
   if (device == Device::CUDA) {
-    NN_CHECK(dtype == DType::F32, "Tensor::empty: CUDA tensors are float32 only (asked for ", dtype_name(dtype), ")");
+    NN_CHECK(dtype != DType::F64, "Tensor::empty: CUDA tensors are float32 (or storage-only uint8/int32/int64), not ",
+             dtype_name(dtype));
     NN_CHECK(cuda_built(), "Tensor::empty: this build has no CUDA backend");
     NN_CHECK(cuda_available(), "Tensor::empty: no usable GPU (", cuda_device_description(), ")");
   }
@@ -75,7 +115,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   impl->device = device;
   impl->storage = std::make_shared<Storage>(static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype), device);
   Tensor t(impl);
-  if (backend_settings().poison_new_tensors) t.fill_(std::numeric_limits<double>::quiet_NaN());
+  if (backend_settings().poison_new_tensors && is_floating(dtype)) t.fill_(std::numeric_limits<double>::quiet_NaN());
   return t;
 }
 
@@ -91,7 +131,7 @@ Tensor Tensor::from_vector(const Shape& shape, const std::vector<double>& values
   NN_CHECK(static_cast<int64_t>(values.size()) == shape_numel(shape), "Tensor::from_vector: ", values.size(),
            " values for shape ", shape_str(shape));
   Tensor cpu = empty(shape, dtype, Device::CPU);
-  dispatch_float(dtype, [&](auto zero) {
+  dispatch_any(dtype, [&](auto zero) {
     using T = decltype(zero);
     T* p = cpu.data<T>();
     for (size_t i = 0; i < values.size(); ++i) p[i] = static_cast<T>(values[i]);
@@ -120,12 +160,15 @@ void* Tensor::raw() const {
 
 template <class T>
 T* Tensor::data() const {
-  constexpr DType want = sizeof(T) == 4 ? DType::F32 : DType::F64;
+  constexpr DType want = dtype_of<T>();
   NN_CHECK(dtype() == want, "Tensor::data: tensor is ", dtype_name(dtype()), ", asked for ", dtype_name(want));
   return static_cast<T*>(raw());
 }
 template float* Tensor::data<float>() const;
 template double* Tensor::data<double>() const;
+template uint8_t* Tensor::data<uint8_t>() const;
+template int32_t* Tensor::data<int32_t>() const;
+template int64_t* Tensor::data<int64_t>() const;
 
 // ------------------------------------------------------------------ views and copies
 
@@ -173,16 +216,16 @@ Tensor Tensor::to(DType target) const {
   if (target == dtype()) return *this;
   NN_CHECK(device() == Device::CPU, "to(", dtype_name(target), "): dtype conversion is CPU-only; tensor is ", str());
   Tensor out = empty(shape(), target, Device::CPU);
-  int64_t n = numel();
-  if (target == DType::F64) {
-    const float* s = data<float>();
-    double* d = out.data<double>();
-    for (int64_t i = 0; i < n; ++i) d[i] = s[i];
-  } else {
-    const double* s = data<double>();
-    float* d = out.data<float>();
-    for (int64_t i = 0; i < n; ++i) d[i] = static_cast<float>(s[i]);
-  }
+  const int64_t n = numel();
+  dispatch_any(dtype(), [&](auto from_zero) {
+    using From = decltype(from_zero);
+    const From* s = data<From>();
+    dispatch_any(target, [&](auto to_zero) {
+      using To = decltype(to_zero);
+      To* d = out.data<To>();
+      for (int64_t i = 0; i < n; ++i) d[i] = static_cast<To>(s[i]);
+    });
+  });
   return out;
 }
 
@@ -195,7 +238,7 @@ Tensor Tensor::clone() const {
 std::vector<double> Tensor::to_vector() const {
   Tensor cpu = to(Device::CPU);
   std::vector<double> v(static_cast<size_t>(numel()));
-  dispatch_float(dtype(), [&](auto zero) {
+  dispatch_any(dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* p = cpu.data<T>();
     for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>(p[i]);
@@ -214,11 +257,16 @@ Tensor& Tensor::fill_(double value) {
   int64_t n = numel();
   if (is_cuda()) {
 #if defined(NN_WITH_CUDA)
-    fill_cuda(data<float>(), n, static_cast<float>(value), cuda::stream());
+    if (dtype() == DType::F32) {
+      fill_cuda(data<float>(), n, static_cast<float>(value), cuda::stream());
+    } else {
+      NN_CHECK(value == 0.0, "fill_: CUDA ", dtype_name(dtype()), " tensors can only be zero-filled");
+      NN_CUDA_CHECK(cudaMemsetAsync(raw(), 0, nbytes(), cuda::stream()));
+    }
 #endif
     return *this;
   }
-  dispatch_float(dtype(), [&](auto zero) {
+  dispatch_any(dtype(), [&](auto zero) {
     using T = decltype(zero);
     T* p = data<T>();
     std::fill(p, p + n, static_cast<T>(value));

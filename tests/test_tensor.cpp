@@ -48,6 +48,18 @@ TEST(Tensor, CopiesAndDtypes) {
   EXPECT_THROW(a.copy_(Tensor::zeros({4}, DType::F64)), Error);
 }
 
+TEST(Tensor, StorageOnlyDtypes) {
+  Tensor bytes = Tensor::from_vector({3}, {0, 128, 255}, DType::U8);
+  EXPECT_EQ(bytes.nbytes(), 3u);
+  EXPECT_EQ(bytes.data<uint8_t>()[2], 255);
+  EXPECT_EQ(bytes.to(DType::F32).to_vector(), (std::vector<double>{0, 128, 255}));
+  Tensor idx = Tensor::zeros({2}, DType::I64);
+  idx.data<int64_t>()[1] = int64_t{1} << 40;
+  EXPECT_EQ(idx.to_vector()[1], static_cast<double>(int64_t{1} << 40));
+  EXPECT_THROW(relu(bytes), Error);  // ops compute in float32/float64 only
+  EXPECT_THROW(bytes.data<float>(), Error);
+}
+
 TEST(Tensor, PrintsShapeDtypeAndValues) {
   std::ostringstream os;
   os << Tensor::from_vector({2}, {1, 2});

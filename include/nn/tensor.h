@@ -22,7 +22,10 @@
 
 namespace nn {
 
-enum class DType { F32, F64 };
+// F32 and F64 are the computing dtypes. U8, I32 and I64 are storage-only: the dataset's bytes,
+// index lists, checkpoint counters. Ops reject them; data<T>(), copies, to_vector() work.
+enum class DType { F32, F64, U8, I32, I64 };
+inline bool is_floating(DType t) { return t == DType::F32 || t == DType::F64; }
 enum class Device { CPU, CUDA };
 
 size_t dtype_size(DType t);
@@ -165,6 +168,7 @@ void check_cuda_f32(const char* op, const Tensor& t);  // CUDA kernels are float
 // Calls f(T{}) with T = float or double to match dtype: the CPU ops are templates on T.
 template <class F>
 void dispatch_float(DType dtype, F&& f) {
+  NN_CHECK(is_floating(dtype), "this operation needs float32 or float64 data, got a storage-only dtype");
   if (dtype == DType::F32) {
     f(float{});
   } else {

@@ -26,6 +26,7 @@ inline void check_op_tensors(const char* op, std::initializer_list<const Tensor*
   const Tensor* first = nullptr;
   for (const Tensor* t : ts) {
     if (!t->defined()) continue;
+    NN_CHECK(is_floating(t->dtype()), op, ": needs float32 or float64 tensors, got ", t->str());
     if (first == nullptr) {
       first = t;
       check_cuda_f32(op, *t);
