@@ -75,10 +75,15 @@ Tensor Tensor::detach() const {
   return Tensor(v);
 }
 
-void Tensor::backward() const {
+void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
   const TensorImpl& root = impl();
-  NN_CHECK(numel() == 1, "backward: needs a one-element (scalar) tensor, got ", shape_str(shape()),
-           "; reduce it with sum() or mean() first");
+  if (gradient.defined()) {
+    NN_CHECK(gradient.shape() == shape() && gradient.dtype() == dtype() && gradient.device() == device(),
+             "backward: gradient ", gradient.str(), " does not match the tensor ", str());
+  } else {
+    NN_CHECK(numel() == 1, "backward: needs a one-element (scalar) tensor, got ", shape_str(shape()),
+             "; reduce it with sum() or mean() first, or pass the gradient");
+  }
   NN_CHECK(root.requires_grad, "backward: the tensor does not require grad (no input had requires_grad)");
   NN_CHECK(root.is_leaf || root.grad_fn, "backward: the graph of this tensor was already released by an earlier "
                                          "backward(); run the forward again");
@@ -111,11 +116,9 @@ void Tensor::backward() const {
     }
   }
 
-  // Seed d root / d root = 1 (accumulating, so a leaf root behaves like any leaf).
-  {
-    Tensor seed = Tensor::ones(shape(), dtype(), device());
-    accumulate_(ensure_grad(), seed);
-  }
+  // Seed d root / d root = 1, or the given gradient (accumulating, so a leaf root behaves like
+  // any leaf).
+  accumulate_(ensure_grad(), gradient.defined() ? gradient : Tensor::ones(shape(), dtype(), device()));
   // `order` lists inputs before the tensors made from them; walk it backwards.
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     TensorImpl* t = it->get();
@@ -127,9 +130,10 @@ void Tensor::backward() const {
       OpScope scope(scope_name.c_str(), {&grad_out});
       node->backward(grad_out);
     }
-    // Release: an intermediate's gradient and its node (closure, saved tensors, edges).
+    // Release: an intermediate's gradient (always: each sweep starts from zero) and, unless the
+    // graph is retained for another sweep, its node (closure, saved tensors, edges).
     if (t != impl_ptr().get()) t->grad.reset();
-    t->grad_fn.reset();
+    if (!retain_graph) t->grad_fn.reset();
   }
   // The root keeps its grad (d root / d root = 1) only if it is a leaf, as in PyTorch.
   if (!root.is_leaf) impl().grad.reset();

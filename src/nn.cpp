@@ -98,6 +98,10 @@ void ParameterArena::zero_grad() {
   grads_.fill_(0.0);
 }
 
+void ParameterArena::set_requires_grad(bool on) {
+  for (Parameter& p : params_) p.tensor.impl().requires_grad = on;
+}
+
 void init_dcgan(ParameterArena& arena, Generator& gen) {
   NN_CHECK(arena.built(), "init_dcgan: build the arena first");
   for (const Parameter& p : arena.parameters()) {

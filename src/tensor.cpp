@@ -184,6 +184,18 @@ Tensor Tensor::reshape_view(const Shape& new_shape) const {
   return Tensor(v);
 }
 
+Tensor Tensor::view_at(int64_t offset, const Shape& new_shape) const {
+  NN_CHECK(offset >= 0 && offset + shape_numel(new_shape) <= numel(), "view_at: ", shape_str(new_shape), " at offset ",
+           offset, " does not fit in ", shape_str(shape()));
+  auto v = std::make_shared<TensorImpl>();
+  v->storage = impl().storage;
+  v->offset = impl().offset + static_cast<size_t>(offset);
+  v->shape = new_shape;
+  v->dtype = dtype();
+  v->device = device();
+  return Tensor(v);
+}
+
 void Tensor::copy_(const Tensor& src) {
   NN_CHECK(src.shape() == shape(), "copy_: shape ", shape_str(src.shape()), " into ", shape_str(shape()));
   NN_CHECK(src.dtype() == dtype(), "copy_: dtype ", dtype_name(src.dtype()), " into ", dtype_name(dtype()));

@@ -82,6 +82,34 @@ TEST(Autograd, GraphIsReleasedAfterBackward) {
   }
 }
 
+TEST(Autograd, RetainGraphAllowsASecondSweep) {
+  Tensor x = Tensor::from_vector({2}, {0.5, -1.0}, DType::F64).requires_grad_();
+  Tensor y = sum(mul(x, x));
+  y.backward(Tensor(), /*retain_graph=*/true);
+  y.backward();  // the graph is still there; gradients accumulate: 2 * 2x
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{2.0, -4.0}));
+  EXPECT_THROW(y.backward(), Error);  // released by the second sweep
+}
+
+TEST(Autograd, BackwardWithExplicitGradient) {
+  // y = 3x (non-scalar); y.backward(g) gives dx = 3 g, as PyTorch's y.backward(g).
+  Tensor x = Tensor::from_vector({3}, {1, 2, 3}, DType::F64).requires_grad_();
+  Tensor y = mul_scalar(x, 3.0);
+  y.backward(Tensor::from_vector({3}, {1, 0, -2}, DType::F64));
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{3, 0, -6}));
+  EXPECT_THROW(mul_scalar(x, 2.0).backward(Tensor::zeros({2}, DType::F64)), Error);
+}
+
+TEST(Autograd, FreezingBetweenForwardAndBackwardSkipsAParameter) {
+  Tensor w = Tensor::from_vector({1}, {2.0}, DType::F64).requires_grad_();
+  Tensor x = Tensor::from_vector({1}, {5.0}, DType::F64).requires_grad_();
+  Tensor y = sum(mul(w, x));
+  w.impl().requires_grad = false;  // what ParameterArena::set_requires_grad(false) does
+  y.backward();
+  EXPECT_FALSE(w.grad().defined());
+  EXPECT_EQ(x.grad().item(), 2.0);
+}
+
 TEST(Autograd, Errors) {
   Tensor x = Tensor::ones({3}).requires_grad_();
   EXPECT_THROW(relu(x).backward(), Error);       // not a scalar

@@ -67,6 +67,17 @@ class ParameterArena {
   DType dtype() const;
 
   void zero_grad();  // one fill over the gradient arena
+  // Freezes (false) or unfreezes all parameters. Backward closures read requires_grad when they
+  // run, so freezing between forward and backward makes a sweep skip these parameters' gradients
+  // (the trainer uses it to get dLoss/dInput through a network without touching its weights).
+  void set_requires_grad(bool on);
+  // A view of `flat` (an arena-shaped buffer: values, grads, Adam moments) for parameter p.
+  static Tensor parameter_view(const Tensor& flat, const Parameter& p) {
+    return flat.view_at(static_cast<int64_t>(p.offset), p.tensor.shape());
+  }
+  static Tensor buffer_view(const Tensor& flat, const Buffer& b) {
+    return flat.view_at(static_cast<int64_t>(b.offset), b.tensor.shape());
+  }
 
  private:
   size_t reserve(const Shape& shape, size_t& end);

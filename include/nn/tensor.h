@@ -100,6 +100,9 @@ class Tensor {
 
   // ---- views and copies
   Tensor reshape_view(const Shape& shape) const;  // no autograd; ops.h reshape() records it
+  // A view of `shape` starting `offset` elements into this tensor's data (no autograd, no copy);
+  // must fit inside it. Used for per-parameter views of flat arenas and rows of a buffer.
+  Tensor view_at(int64_t offset, const Shape& shape) const;
   Tensor to(Device device) const;                  // copy (or self when already there)
   Tensor to(DType dtype) const;                    // converting copy on the CPU
   Tensor clone() const;
@@ -120,7 +123,10 @@ class Tensor {
   Tensor ensure_grad() const;  // the gradient buffer, created as zeros when missing
   void set_grad(const Tensor& g);  // adopt g (same shape/dtype/device) as the gradient buffer
   void zero_grad();                // fills the gradient with zeros, if any
-  void backward() const;           // from a one-element tensor, seed 1
+  // Reverse-mode sweep from this tensor. With no `gradient`, the tensor must have one element and
+  // the seed is 1; otherwise `gradient` (same shape) seeds it, as PyTorch's tensor.backward(g).
+  // retain_graph keeps the recorded graph for another backward through it.
+  void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;
   Tensor detach() const;           // same storage, no history
   const std::shared_ptr<Node>& grad_fn() const { return impl().grad_fn; }
 
