@@ -71,4 +71,11 @@ void bias_grad_cuda(const float* dy, float* dbias, int N, int C, int HW, cudaStr
 // ---- adam.cu: one fused update over a whole parameter arena (adam_math.h).
 void adam_step_cuda(float* param, const float* grad, float* m, float* v, int64_t n, AdamScalars sc, cudaStream_t s);
 
+// ---- data.cu: a training batch gathered from the uint8 dataset on the device (src/data/).
+// images: (N, sample_elems) bytes; order: a permutation of 0..N-1 (int32);
+// out[b * sample_elems + j] = pixel_to_unit_range(images[order[first + b] * sample_elems + j])
+// for b < batch, j < sample_elems: (byte - 127.5) / 127.5, in [-1, 1] (data_math.h).
+void gather_scale_cuda(const uint8_t* images, const int32_t* order, int64_t first, int64_t batch,
+                       int64_t sample_elems, float* out, cudaStream_t s);
+
 }  // namespace nn

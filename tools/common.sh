@@ -19,10 +19,9 @@ nn_die() { nn_log "error: $*"; exit 1; }
 # nn_jobs: how many parallel jobs to build and test with (all cores, or $NN_JOBS).
 nn_jobs() { echo "${NN_JOBS:-$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)}"; }
 
-# nn_fetch_data: unpack CIFAR-100 into data/ when the fetch script exists and the data is not
-# there yet (tools/fetch_cifar100.sh lands with the trainer issue).
+# nn_fetch_data: make sure data/cifar-100-binary holds the checked CIFAR-100 files. The fetch
+# script is idempotent: with both files present and their md5 sums right it only says so
+# (about half a second), so a missing test.bin or a corrupt file is caught every time.
 nn_fetch_data() {
-  if [[ -f tools/fetch_cifar100.sh && ! -f data/cifar-100-binary/train.bin ]]; then
-    bash tools/fetch_cifar100.sh
-  fi
+  bash tools/fetch_cifar100.sh
 }

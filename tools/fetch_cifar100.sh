@@ -41,6 +41,9 @@ md5_of() {
   echo "$sum"
 }
 
+# first_line FILE: the first non-empty line of FILE (tools' error output starts with blank lines).
+first_line() { grep -m 1 . "$1" || true; }
+
 # dataset_ok DIR: true when DIR holds train.bin and test.bin with the right md5 sums.
 dataset_ok() {
   [[ -f "$1/train.bin" && -f "$1/test.bin" ]] &&
@@ -65,7 +68,7 @@ download() {
   nn_log "downloading $URL (about 161 MB)"
   if command -v curl >/dev/null 2>&1; then
     curl --fail --silent --show-error --location --retry 3 --output "$part" "$URL" 2>"$err" ||
-      nn_die "download of $URL failed: $(head -n 1 "$err")"
+      nn_die "download of $URL failed: $(first_line "$err")"
   elif command -v wget >/dev/null 2>&1; then
     wget --quiet --tries=3 --output-document="$part" "$URL" 2>"$err" ||
       nn_die "download of $URL failed (wget exit $?)"
@@ -93,7 +96,7 @@ nn_log "unpacking $archive into $DEST"
 members=()
 for m in "${MEMBERS[@]}"; do members+=("$INNER/$m"); done
 tar -xzf "$archive" -C "$work" "${members[@]}" 2>"$work/tar.err" ||
-  nn_die "cannot unpack $archive ($(head -n 1 "$work/tar.err")); is it the CIFAR-100 binary archive?"
+  nn_die "cannot unpack $archive ($(first_line "$work/tar.err")); is it the CIFAR-100 binary archive?"
 
 unpacked="$work/$INNER"
 for pair in "train.bin:$TRAIN_MD5" "test.bin:$TEST_MD5"; do
