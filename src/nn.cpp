@@ -151,13 +151,14 @@ std::string ConvTranspose2d::describe() const {
 
 BatchNorm::BatchNorm(ParameterArena& arena, const std::string& name, int64_t channels, int dims, double momentum,
                      double eps)
-    : channels_(channels), dims_(dims), momentum_(momentum), eps_(eps) {
+    : name_(name), channels_(channels), dims_(dims), momentum_(momentum), eps_(eps) {
   weight = arena.add_parameter(name + ".weight", {channels}, ParamInit::BatchNormWeight);
   bias = arena.add_parameter(name + ".bias", {channels}, ParamInit::Bias);
   running_mean = arena.add_buffer(name + ".running_mean", {channels}, 0.0);
   running_var = arena.add_buffer(name + ".running_var", {channels}, 1.0);
 }
 Tensor BatchNorm::forward(const Tensor& x) {
+  if (training_) ++num_batches_tracked;
   return batch_norm(x, weight, bias, running_mean, running_var, training_, momentum_, eps_);
 }
 std::string BatchNorm::describe() const {

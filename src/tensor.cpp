@@ -196,7 +196,7 @@ Tensor Tensor::view_at(int64_t offset, const Shape& new_shape) const {
   return Tensor(v);
 }
 
-void Tensor::copy_(const Tensor& src) {
+void Tensor::copy_(const Tensor& src) const {
   NN_CHECK(src.shape() == shape(), "copy_: shape ", shape_str(src.shape()), " into ", shape_str(shape()));
   NN_CHECK(src.dtype() == dtype(), "copy_: dtype ", dtype_name(src.dtype()), " into ", dtype_name(dtype()));
   size_t bytes = nbytes();

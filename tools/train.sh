@@ -3,7 +3,8 @@
 # This is the README's first quick-start command.
 #
 # Usage: tools/train.sh [gan_train options...]
-#   tools/train.sh                 # train with gan_train's defaults (output under runs/)
+#   tools/train.sh                 # the dcgan preset, 100 epochs, into runs/dcgan
+#   tools/train.sh --device cpu --max-steps 20   # a smoke run on the CPU
 #   tools/train.sh --help          # gan_train's options
 #   BUILD_DIR=build NN_CMAKE_ARGS="-DCMAKE_CUDA_ARCHITECTURES=80" tools/train.sh
 # Every argument goes to gan_train unchanged.
@@ -18,8 +19,7 @@ bash tools/build.sh ${NN_CMAKE_ARGS:-}
 
 gan_train="${BUILD_DIR:-build}/gan_train"
 if [[ ! -x "$gan_train" ]]; then
-  nn_log "gan_train is not built yet: the trainer lands with the gan_train issue"
-  exit 2
+  nn_die "gan_train was not built (see the build output above)"
 fi
 nn_fetch_data
 exec "$gan_train" "$@"

@@ -152,8 +152,11 @@ class BatchNorm : public Layer {
   Tensor forward(const Tensor& x) override;
   std::string describe() const override;
   Tensor weight, bias, running_mean, running_var;
+  int64_t num_batches_tracked = 0;  // PyTorch's counter (a host integer: no device traffic)
+  const std::string& name() const { return name_; }  // "main.1"
 
  private:
+  std::string name_;
   int64_t channels_;
   int dims_;
   double momentum_, eps_;

@@ -106,7 +106,7 @@ class Tensor {
   Tensor to(Device device) const;                  // copy (or self when already there)
   Tensor to(DType dtype) const;                    // converting copy on the CPU
   Tensor clone() const;
-  void copy_(const Tensor& src);  // same shape and dtype, any devices
+  void copy_(const Tensor& src) const;  // same shape and dtype, any devices (writes the data, not the handle)
   std::vector<double> to_vector() const;  // values as double, from any device
   double item() const;                    // the single value of a one-element tensor
 

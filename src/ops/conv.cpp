@@ -39,8 +39,10 @@
 // CudaParity.conv_transpose2d, ConvIdentity.AdjointConvTranspose, Conv.KnownValues*,
 // ConvTranspose.KnownValues*, Conv.MatchesNaiveLoops, Conv.BackwardAccumulates, Conv.ShapeErrors,
 // ConvCuda.DeterministicGrads.
+#include <algorithm>
 #include <vector>
 
+#include "cpu_gemm.h"
 #include "op_util.h"
 
 #if defined(NN_WITH_CUDA)
@@ -84,34 +86,61 @@ struct TapRanges {
 
 // ---------------------------------------------------------------- CPU reference primitives
 //
-// All three share one loop nest: n, k, c, then the tap (r, s), then the output pixels (p, q). For a
-// fixed tap the input pixel moves with (p, q) by the stride, so the innermost loop is contiguous
-// in y (and in x for stride 1), and the weight w[k,c,r,s] is a loop constant.
+// Each primitive runs per sample as a matrix product over the "column" matrix of im2col:
+//
+//   cols (C*R*S, P*Q):  cols[(c*R + r)*S + s, p*Q + q] = x[c, p*stride_h - pad_h + r, q*stride_w - pad_w + s]
+//                       (0 where the tap falls in the padding)
+//   forward          y_n  (K,PQ)   += W (K,CRS) cols (CRS,PQ)
+//   backward-filter  dW   (K,CRS)  += dy_n (K,PQ) cols^T
+//   backward-data    dcols (CRS,PQ) = W^T dy_n,  then dx_n += col2im(dcols)  (col2im is im2col's
+//                    adjoint: every column entry is added back to the input pixel it was read from)
+//
+// which is the definition above, rearranged so the work is in cache-friendly products
+// (cpu_gemm.h) instead of short strided loops over 4x4 outputs.
+
+// cols = im2col(x_n).   x_n (C,H,W), cols (C*R*S, P*Q), fully overwritten.
+template <class T>
+void im2col_cpu(const ConvGeometry& g, const TapRanges& taps, const T* x_n, T* cols) {
+  const int64_t PQ = g.P * g.Q;
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t r = 0; r < g.R; ++r)
+      for (int64_t s = 0; s < g.S; ++s) {
+        T* col = cols + ((c * g.R + r) * g.S + s) * PQ;
+        std::fill(col, col + PQ, T(0));
+        const Range rows = taps.rows[r], cs = taps.cols[s];
+        for (int64_t p = rows.lo; p < rows.hi; ++p) {
+          const T* x_row = x_n + (c * g.H + p * g.stride_h - g.pad_h + r) * g.W;
+          for (int64_t q = cs.lo; q < cs.hi; ++q) col[p * g.Q + q] = x_row[q * g.stride_w - g.pad_w + s];
+        }
+      }
+}
+
+// dx_n += col2im(cols), the adjoint of im2col_cpu.
+template <class T>
+void col2im_add_cpu(const ConvGeometry& g, const TapRanges& taps, const T* cols, T* dx_n) {
+  const int64_t PQ = g.P * g.Q;
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t r = 0; r < g.R; ++r)
+      for (int64_t s = 0; s < g.S; ++s) {
+        const T* col = cols + ((c * g.R + r) * g.S + s) * PQ;
+        const Range rows = taps.rows[r], cs = taps.cols[s];
+        for (int64_t p = rows.lo; p < rows.hi; ++p) {
+          T* dx_row = dx_n + (c * g.H + p * g.stride_h - g.pad_h + r) * g.W;
+          for (int64_t q = cs.lo; q < cs.hi; ++q) dx_row[q * g.stride_w - g.pad_w + s] += col[p * g.Q + q];
+        }
+      }
+}
 
 // y += conv(x, w).   x (N,C,H,W), w (K,C,R,S), y (N,K,P,Q)
 template <class T>
 void conv2d_fwd_cpu(const ConvGeometry& g, const T* x, const T* w, T* y) {
   const TapRanges taps(g);
-  for (int64_t n = 0; n < g.N; ++n)
-    for (int64_t k = 0; k < g.K; ++k) {
-      T* y_nk = y + (n * g.K + k) * g.P * g.Q;
-      for (int64_t c = 0; c < g.C; ++c) {
-        const T* x_nc = x + (n * g.C + c) * g.H * g.W;
-        const T* w_kc = w + (k * g.C + c) * g.R * g.S;
-        for (int64_t r = 0; r < g.R; ++r) {
-          const Range rows = taps.rows[r];
-          for (int64_t s = 0; s < g.S; ++s) {
-            const Range cols = taps.cols[s];
-            const T weight = w_kc[r * g.S + s];
-            for (int64_t p = rows.lo; p < rows.hi; ++p) {
-              const T* x_row = x_nc + (p * g.stride_h - g.pad_h + r) * g.W;
-              T* y_row = y_nk + p * g.Q;
-              for (int64_t q = cols.lo; q < cols.hi; ++q) y_row[q] += weight * x_row[q * g.stride_w - g.pad_w + s];
-            }
-          }
-        }
-      }
-    }
+  const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q;
+  std::vector<T> cols(static_cast<size_t>(CRS * PQ));
+  for (int64_t n = 0; n < g.N; ++n) {
+    im2col_cpu(g, taps, x + n * g.C * g.H * g.W, cols.data());
+    gemm_nn_cpu(g.K, PQ, CRS, w, cols.data(), y + n * g.K * PQ);
+  }
 }
 
 // dx += conv^T(dy, w): every output pixel sends dy * w back to the input pixel its tap read.
@@ -119,26 +148,13 @@ void conv2d_fwd_cpu(const ConvGeometry& g, const T* x, const T* w, T* y) {
 template <class T>
 void conv2d_bwd_data_cpu(const ConvGeometry& g, const T* w, const T* dy, T* dx) {
   const TapRanges taps(g);
-  for (int64_t n = 0; n < g.N; ++n)
-    for (int64_t k = 0; k < g.K; ++k) {
-      const T* dy_nk = dy + (n * g.K + k) * g.P * g.Q;
-      for (int64_t c = 0; c < g.C; ++c) {
-        T* dx_nc = dx + (n * g.C + c) * g.H * g.W;
-        const T* w_kc = w + (k * g.C + c) * g.R * g.S;
-        for (int64_t r = 0; r < g.R; ++r) {
-          const Range rows = taps.rows[r];
-          for (int64_t s = 0; s < g.S; ++s) {
-            const Range cols = taps.cols[s];
-            const T weight = w_kc[r * g.S + s];
-            for (int64_t p = rows.lo; p < rows.hi; ++p) {
-              T* dx_row = dx_nc + (p * g.stride_h - g.pad_h + r) * g.W;
-              const T* dy_row = dy_nk + p * g.Q;
-              for (int64_t q = cols.lo; q < cols.hi; ++q) dx_row[q * g.stride_w - g.pad_w + s] += weight * dy_row[q];
-            }
-          }
-        }
-      }
-    }
+  const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q;
+  std::vector<T> dcols(static_cast<size_t>(CRS * PQ));
+  for (int64_t n = 0; n < g.N; ++n) {
+    std::fill(dcols.begin(), dcols.end(), T(0));
+    gemm_tn_cpu(CRS, PQ, g.K, w, dy + n * g.K * PQ, dcols.data());
+    col2im_add_cpu(g, taps, dcols.data(), dx + n * g.C * g.H * g.W);
+  }
 }
 
 // dw += corr(x, dy): each weight collects dy times the input pixel it read, over n, p, q.
@@ -146,27 +162,16 @@ void conv2d_bwd_data_cpu(const ConvGeometry& g, const T* w, const T* dy, T* dx) 
 template <class T>
 void conv2d_bwd_filter_cpu(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
   const TapRanges taps(g);
-  for (int64_t n = 0; n < g.N; ++n)
-    for (int64_t k = 0; k < g.K; ++k) {
-      const T* dy_nk = dy + (n * g.K + k) * g.P * g.Q;
-      for (int64_t c = 0; c < g.C; ++c) {
-        const T* x_nc = x + (n * g.C + c) * g.H * g.W;
-        T* dw_kc = dw + (k * g.C + c) * g.R * g.S;
-        for (int64_t r = 0; r < g.R; ++r) {
-          const Range rows = taps.rows[r];
-          for (int64_t s = 0; s < g.S; ++s) {
-            const Range cols = taps.cols[s];
-            T acc = 0;
-            for (int64_t p = rows.lo; p < rows.hi; ++p) {
-              const T* x_row = x_nc + (p * g.stride_h - g.pad_h + r) * g.W;
-              const T* dy_row = dy_nk + p * g.Q;
-              for (int64_t q = cols.lo; q < cols.hi; ++q) acc += dy_row[q] * x_row[q * g.stride_w - g.pad_w + s];
-            }
-            dw_kc[r * g.S + s] += acc;
-          }
-        }
-      }
-    }
+  const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q;
+  std::vector<T> cols(static_cast<size_t>(CRS * PQ)), cols_t(cols.size());
+  for (int64_t n = 0; n < g.N; ++n) {
+    im2col_cpu(g, taps, x + n * g.C * g.H * g.W, cols.data());
+    // cols^T (PQ,CRS), so the product's inner loop runs along contiguous rows (and vectorises)
+    // instead of being a dot product over PQ.
+    for (int64_t i = 0; i < CRS; ++i)
+      for (int64_t j = 0; j < PQ; ++j) cols_t[j * CRS + i] = cols[i * PQ + j];
+    gemm_nn_cpu(g.K, CRS, PQ, dy + n * g.K * PQ, cols_t.data(), dw);
+  }
 }
 
 // y[n,c,:] += b[c].   y (N,C,HW)

@@ -16,6 +16,7 @@
 // Tests (tests/test_linear.cpp): Gradcheck.matmul, Gradcheck.linear, CudaParity.matmul,
 // CudaParity.linear, Matmul.KnownValues, Linear.KnownValues, Linear.EqualsMatmulWithTransposedWeight,
 // Linear.BackwardAccumulates, Linear.ShapeErrors.
+#include "cpu_gemm.h"
 #include "op_util.h"
 
 #if defined(NN_WITH_CUDA)
@@ -26,47 +27,7 @@ namespace nn {
 
 namespace {
 
-// ---------------------------------------------------------------- CPU reference (row-major)
-
-// C (M,N) += A (M,K) B (K,N). Loop order m, k, n: the inner loop is an axpy over rows of B and C.
-template <class T>
-void gemm_nn_cpu(int64_t M, int64_t N, int64_t K, const T* A, const T* B, T* C) {
-  for (int64_t m = 0; m < M; ++m) {
-    T* c_row = C + m * N;
-    for (int64_t k = 0; k < K; ++k) {
-      const T a = A[m * K + k];
-      const T* b_row = B + k * N;
-      for (int64_t n = 0; n < N; ++n) c_row[n] += a * b_row[n];
-    }
-  }
-}
-
-// C (M,N) += A (M,K) B^T, B stored (N,K): C[m,n] += dot(A[m,:], B[n,:]), two contiguous rows.
-template <class T>
-void gemm_nt_cpu(int64_t M, int64_t N, int64_t K, const T* A, const T* B, T* C) {
-  for (int64_t m = 0; m < M; ++m) {
-    const T* a_row = A + m * K;
-    for (int64_t n = 0; n < N; ++n) {
-      const T* b_row = B + n * K;
-      T dot = 0;
-      for (int64_t k = 0; k < K; ++k) dot += a_row[k] * b_row[k];
-      C[m * N + n] += dot;
-    }
-  }
-}
-
-// C (M,N) += A^T B, A stored (K,M), B (K,N): for each k, the outer product A[k,:]^T B[k,:].
-template <class T>
-void gemm_tn_cpu(int64_t M, int64_t N, int64_t K, const T* A, const T* B, T* C) {
-  for (int64_t k = 0; k < K; ++k) {
-    const T* b_row = B + k * N;
-    for (int64_t m = 0; m < M; ++m) {
-      const T a = A[k * M + m];
-      T* c_row = C + m * N;
-      for (int64_t n = 0; n < N; ++n) c_row[n] += a * b_row[n];
-    }
-  }
-}
+// The CPU reference products (gemm_nn_cpu, gemm_nt_cpu, gemm_tn_cpu) are in cpu_gemm.h.
 
 // ---------------------------------------------------------------- one product, either device
 

@@ -1,0 +1,118 @@
+// config.cpp — preset defaults, validation, JSON round trip (see config.h).
+#include "train/config.h"
+
+#include <nlohmann/json.hpp>
+
+#include "nn/check.h"
+
+namespace nn::train {
+
+Config preset_defaults(const std::string& preset) {
+  Config c;
+  if (preset == "dcgan") {
+    // pytorch/examples dcgan: batch 64, Adam 2e-4 (0.5, 0.999), BCE, seed 999; 100 epochs.
+    c.preset = "dcgan";
+    c.epochs = 100;
+    c.batch_size = 64;
+    c.lr = 2e-4;
+    c.beta1 = 0.5;
+    c.loss = "bce";
+    c.width = 128;
+    c.leaky_slope = 0.2;
+    c.dropout = 0.0;
+    c.out_dir = "runs/dcgan";
+  } else if (preset == "keras") {
+    // TensorFlow DCGAN tutorial adapted to 32x32x3 with a hinge loss: batch 256, 50 epochs,
+    // Adam 1e-4, LeakyReLU 0.3, dropout 0.3.
+    c.preset = "keras";
+    c.epochs = 50;
+    c.batch_size = 256;
+    c.lr = 1e-4;
+    c.beta1 = 0.9;
+    c.loss = "hinge";
+    c.width = 256;
+    c.leaky_slope = 0.3;
+    c.dropout = 0.3;
+    c.out_dir = "runs/keras";
+  } else {
+    throw_error(str_cat("unknown preset '", preset, "' (choose dcgan or keras)"));
+  }
+  return c;
+}
+
+void validate(const Config& c) {
+  NN_CHECK(c.preset == "dcgan" || c.preset == "keras", "--preset must be dcgan or keras, got '", c.preset, "'");
+  NN_CHECK(c.loss == "bce" || c.loss == "hinge", "--loss must be bce or hinge, got '", c.loss, "'");
+  NN_CHECK(c.epochs > 0, "--epochs must be positive, got ", c.epochs);
+  NN_CHECK(c.batch_size > 1, "--batch-size must be at least 2 (batchnorm needs 2 samples), got ", c.batch_size);
+  NN_CHECK(c.noise_dim > 0, "--noise-dim must be positive, got ", c.noise_dim);
+  NN_CHECK(c.lr > 0, "--lr must be positive, got ", c.lr);
+  NN_CHECK(c.beta1 >= 0 && c.beta1 < 1, "--beta1 must be in [0, 1), got ", c.beta1);
+  NN_CHECK(c.beta2 >= 0 && c.beta2 < 1, "--beta2 must be in [0, 1), got ", c.beta2);
+  if (c.preset == "dcgan") {
+    NN_CHECK(c.width >= 1, "--width must be at least 1 for dcgan, got ", c.width);
+  } else {
+    NN_CHECK(c.width >= 4 && c.width % 4 == 0, "--width must be a positive multiple of 4 for keras, got ", c.width);
+  }
+  NN_CHECK(c.dropout >= 0 && c.dropout < 1, "--dropout must be in [0, 1), got ", c.dropout);
+  NN_CHECK(c.leaky_slope >= 0, "--leaky-slope must be >= 0, got ", c.leaky_slope);
+  NN_CHECK(c.device.empty() || c.device == "cuda" || c.device == "cpu", "--device must be cuda or cpu, got '",
+           c.device, "'");
+  NN_CHECK(c.max_steps >= 0, "--max-steps must be >= 0, got ", c.max_steps);
+  NN_CHECK(c.checkpoint_every > 0, "--checkpoint-every must be positive, got ", c.checkpoint_every);
+  NN_CHECK(c.log_every > 0, "--log-every must be positive, got ", c.log_every);
+}
+
+std::string config_to_json(const Config& c) {
+  nlohmann::json j = {{"preset", c.preset},
+                      {"epochs", c.epochs},
+                      {"batch_size", c.batch_size},
+                      {"noise_dim", c.noise_dim},
+                      {"lr", c.lr},
+                      {"beta1", c.beta1},
+                      {"beta2", c.beta2},
+                      {"loss", c.loss},
+                      {"width", c.width},
+                      {"leaky_slope", c.leaky_slope},
+                      {"dropout", c.dropout},
+                      {"seed", c.seed},
+                      {"data_dir", c.data_dir},
+                      {"out_dir", c.out_dir},
+                      {"device", c.device},
+                      {"max_steps", c.max_steps},
+                      {"checkpoint_every", c.checkpoint_every},
+                      {"log_every", c.log_every},
+                      {"deterministic", c.deterministic}};
+  return j.dump();
+}
+
+Config config_from_json(const std::string& text) {
+  try {
+    nlohmann::json j = nlohmann::json::parse(text);
+    Config c;
+    c.preset = j.at("preset").get<std::string>();
+    c.epochs = j.at("epochs").get<int64_t>();
+    c.batch_size = j.at("batch_size").get<int64_t>();
+    c.noise_dim = j.at("noise_dim").get<int64_t>();
+    c.lr = j.at("lr").get<double>();
+    c.beta1 = j.at("beta1").get<double>();
+    c.beta2 = j.at("beta2").get<double>();
+    c.loss = j.at("loss").get<std::string>();
+    c.width = j.at("width").get<int64_t>();
+    c.leaky_slope = j.at("leaky_slope").get<double>();
+    c.dropout = j.at("dropout").get<double>();
+    c.seed = j.at("seed").get<uint64_t>();
+    c.data_dir = j.at("data_dir").get<std::string>();
+    c.out_dir = j.at("out_dir").get<std::string>();
+    c.device = j.at("device").get<std::string>();
+    c.max_steps = j.at("max_steps").get<int64_t>();
+    c.checkpoint_every = j.at("checkpoint_every").get<int64_t>();
+    c.log_every = j.at("log_every").get<int64_t>();
+    c.deterministic = j.at("deterministic").get<bool>();
+    return c;
+  } catch (const nlohmann::json::exception& e) {
+    throw_error(str_cat("configuration JSON is invalid: ", e.what()));
+  }
+}
+
+}  // namespace nn::train

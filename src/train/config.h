@@ -1,0 +1,43 @@
+// config.h — everything a training run is configured by: the two presets' defaults and the
+// overrides from the command line. The whole Config goes into every checkpoint's metadata as
+// JSON, so a checkpoint says exactly how it was made and a resume can check it matches.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace nn::train {
+
+struct Config {
+  std::string preset = "dcgan";  // "dcgan" (PyTorch DCGAN) or "keras" (the TF tutorial, hinge loss)
+  int64_t epochs = 100;
+  int64_t batch_size = 64;
+  int64_t noise_dim = 100;
+  double lr = 2e-4;
+  double beta1 = 0.5;
+  double beta2 = 0.999;
+  std::string loss = "bce";  // "bce" or "hinge"
+  int64_t width = 128;       // channel scale: dcgan 4w,2w,w; keras w, w/2, w/4
+  double leaky_slope = 0.2;
+  double dropout = 0.0;      // discriminator dropout (keras preset)
+  uint64_t seed = 999;
+  std::string data_dir = "data/cifar-100-binary";
+  std::string out_dir = "runs/dcgan";
+  std::string device;        // "cuda", "cpu", or "" for CUDA when a GPU is present
+  int64_t max_steps = 0;     // stop at this global step (0: no limit)
+  int64_t checkpoint_every = 10;  // keep a checkpoint every N epochs (the latest is always kept)
+  int64_t log_every = 50;    // plain log line / metrics read-back period in steps
+  std::string resume;        // "", a checkpoint path, or "auto"
+  bool deterministic = false;
+};
+
+// The defaults of a preset ("dcgan" or "keras"); throws nn::Error for another name.
+Config preset_defaults(const std::string& preset);
+
+// JSON of every field (checkpoint metadata) and back; from_json throws nn::Error on bad input.
+std::string config_to_json(const Config& c);
+Config config_from_json(const std::string& json);
+
+// Checks ranges (positive sizes, lr > 0, betas in [0,1), a known loss ...); throws nn::Error.
+void validate(const Config& c);
+
+}  // namespace nn::train

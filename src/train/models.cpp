@@ -1,0 +1,102 @@
+// models.cpp — builds the dcgan and keras networks (see models.h for the architectures).
+#include "train/models.h"
+
+#include <type_traits>
+
+namespace nn::train {
+
+namespace {
+
+using Act = Activation::Kind;
+
+// Adds layers with PyTorch Sequential names: main.0, main.1, ...
+class Builder {
+ public:
+  explicit Builder(Network& n) : n_(n) {}
+  std::string next_name() const { return "main." + std::to_string(n_.net.layers().size()); }
+  template <class L, class... Args>
+  Builder& param_layer(Args&&... args) {
+    auto layer = std::make_shared<L>(n_.arena, next_name(), std::forward<Args>(args)...);
+    if constexpr (std::is_same_v<L, BatchNorm>) n_.batchnorms.push_back(layer);
+    n_.net.add(layer);
+    return *this;
+  }
+  Builder& act(Act kind, double slope = 0.0) {
+    n_.net.add(std::make_shared<Activation>(kind, slope));
+    return *this;
+  }
+  Builder& layer(std::shared_ptr<Layer> l) {
+    n_.net.add(std::move(l));
+    return *this;
+  }
+
+ private:
+  Network& n_;
+};
+
+void build_dcgan(const Config& c, Gan& gan) {
+  const int64_t w = c.width, nz = c.noise_dim;
+  const double slope = c.leaky_slope;
+  Builder g(gan.generator);
+  g.param_layer<ConvTranspose2d>(nz, 4 * w, 4, 1, 0, 0, false).param_layer<BatchNorm>(4 * w, 2).act(Act::ReLU);
+  g.param_layer<ConvTranspose2d>(4 * w, 2 * w, 4, 2, 1, 0, false).param_layer<BatchNorm>(2 * w, 2).act(Act::ReLU);
+  g.param_layer<ConvTranspose2d>(2 * w, w, 4, 2, 1, 0, false).param_layer<BatchNorm>(w, 2).act(Act::ReLU);
+  g.param_layer<ConvTranspose2d>(w, 3, 4, 2, 1, 0, false).act(Act::Tanh);
+
+  Builder d(gan.discriminator);
+  d.param_layer<Conv2d>(3, w, 4, 2, 1, false).act(Act::LeakyReLU, slope);
+  if (c.dropout > 0) d.layer(std::make_shared<Dropout>(c.dropout, gan.dropout_rng));
+  d.param_layer<Conv2d>(w, 2 * w, 4, 2, 1, false).param_layer<BatchNorm>(2 * w, 2).act(Act::LeakyReLU, slope);
+  d.param_layer<Conv2d>(2 * w, 4 * w, 4, 2, 1, false).param_layer<BatchNorm>(4 * w, 2).act(Act::LeakyReLU, slope);
+  d.param_layer<Conv2d>(4 * w, 1, 4, 1, 0, false);
+  gan.d_outputs_probability = (c.loss == "bce");
+  if (gan.d_outputs_probability) d.act(Act::Sigmoid);
+  gan.noise_per_sample = {nz, 1, 1};
+}
+
+void build_keras(const Config& c, Gan& gan) {
+  const int64_t w = c.width, nz = c.noise_dim;
+  const double slope = c.leaky_slope;
+  Builder g(gan.generator);
+  g.param_layer<Linear>(nz, 8 * 8 * w, false).param_layer<BatchNorm>(8 * 8 * w, 1).act(Act::LeakyReLU, slope);
+  g.layer(std::make_shared<Unflatten>(Shape{w, 8, 8}));
+  g.param_layer<ConvTranspose2d>(w, w / 2, 5, 1, 2, 0, false).param_layer<BatchNorm>(w / 2, 2).act(Act::LeakyReLU,
+                                                                                                 slope);
+  g.param_layer<ConvTranspose2d>(w / 2, w / 4, 5, 2, 2, 1, false)
+      .param_layer<BatchNorm>(w / 4, 2)
+      .act(Act::LeakyReLU, slope);
+  g.param_layer<ConvTranspose2d>(w / 4, 3, 5, 2, 2, 1, false).act(Act::Tanh);
+
+  Builder d(gan.discriminator);
+  d.param_layer<Conv2d>(3, w / 4, 5, 2, 2, true).act(Act::LeakyReLU, slope);
+  if (c.dropout > 0) d.layer(std::make_shared<Dropout>(c.dropout, gan.dropout_rng));
+  d.param_layer<Conv2d>(w / 4, w / 2, 5, 2, 2, true).act(Act::LeakyReLU, slope);
+  if (c.dropout > 0) d.layer(std::make_shared<Dropout>(c.dropout, gan.dropout_rng));
+  d.layer(std::make_shared<Flatten>());
+  d.param_layer<Linear>(w / 2 * 8 * 8, 1, true);
+  gan.d_outputs_probability = false;
+  gan.noise_per_sample = {nz};
+}
+
+}  // namespace
+
+std::unique_ptr<Gan> build_gan(const Config& config, Device device) {
+  validate(config);
+  auto gan = std::make_unique<Gan>();
+  // Dropout masks come from their own stream of the run's seed (counter-based: any fixed,
+  // distinct seed works), so they never shift the noise or initialisation streams.
+  gan->dropout_rng = Generator(config.seed ^ 0xD0D0D0D0ull);
+  if (config.preset == "dcgan") {
+    build_dcgan(config, *gan);
+  } else {
+    build_keras(config, *gan);
+  }
+  gan->generator.arena.build(device);
+  gan->discriminator.arena.build(device);
+  Generator init_rng(config.seed);
+  init_dcgan(gan->generator.arena, init_rng);
+  init_dcgan(gan->discriminator.arena, init_rng);
+  return gan;
+}
+
+}  // namespace nn::train

@@ -1,0 +1,513 @@
+// trainer.cpp — the training loop (see trainer.h).
+//
+// The two schedules, with L_D and L_G the preset's losses (BCE on probabilities for dcgan, BCE on
+// logits or the hinge losses otherwise):
+//
+//   dcgan (pytorch/examples):  D.zero_grad; L_D(D(x), D(G(z).detach())).backward; D.step
+//                              G.zero_grad; L_G(D(G(z))).backward (D frozen); G.step
+//   keras (TF tutorial):       one G forward, one D forward on real and on fake, both losses from
+//                              those outputs, both gradients taken with the same (old) weights,
+//                              then both networks step.
+// BatchNorm in D sees the real and the fake batch separately in both, as in the originals.
+#include "train/trainer.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "io/plot.h"
+#include "io/png.h"
+#include "io/safetensors.h"
+#include "nn/backend.h"
+
+namespace nn::train {
+
+namespace fs = std::filesystem;
+
+// ------------------------------------------------------------------ stop signals
+
+namespace {
+volatile std::sig_atomic_t g_stop_signal = 0;
+void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+// Independent streams of the run's seed (counter-based generator: distinct keys never overlap).
+constexpr uint64_t kNoiseStream = 0x4E4F495345000000ull;        // "NOISE"
+constexpr uint64_t kFixedNoiseStream = 0x4649584544000000ull;   // "FIXED"
+constexpr const char* kCheckpointFormat = "gan_train-checkpoint-1";
+constexpr int kMetricColumns = 5;  // loss_d, loss_g, d_x, d_g_z1, d_g_z2
+}  // namespace
+
+void install_stop_handlers() {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+int stop_signal() { return g_stop_signal; }
+
+// ------------------------------------------------------------------ set-up
+
+static Device pick_device(const Config& c, bool quiet) {
+  if (c.device == "cpu") return Device::CPU;
+  if (c.device == "cuda") {
+    NN_CHECK(cuda_available(), "--device cuda: no usable GPU (", cuda_device_description(), ")");
+    return Device::CUDA;
+  }
+  if (cuda_available()) return Device::CUDA;
+  if (!quiet) std::cout << "warning: no usable GPU (" << cuda_device_description() << "); training on the CPU\n";
+  return Device::CPU;
+}
+
+static void check_output_folder(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  NN_CHECK(!ec, "cannot create output folder ", dir, ": ", ec.message());
+  const std::string probe = dir + "/.write_test";
+  {
+    std::ofstream f(probe);
+    NN_CHECK(f.good(), "output folder ", dir, " is not writable");
+  }
+  fs::remove(probe, ec);
+}
+
+Trainer::Trainer(Config config, bool quiet) : config_(std::move(config)), quiet_(quiet) {
+  validate(config_);
+  device_ = pick_device(config_, quiet_);
+  backend_settings().deterministic = config_.deterministic;
+  check_output_folder(config_.out_dir);
+
+  data::Cifar100 train = data::load_cifar100(config_.data_dir, data::Split::Train);
+  NN_CHECK(train.size() >= config_.batch_size, "--batch-size ", config_.batch_size, " is larger than the dataset (",
+           train.size(), " images)");
+  sampler_ = std::make_unique<data::BatchSampler>(train.images, device_, config_.batch_size, config_.seed);
+
+  gan_ = build_gan(config_, device_);
+  AdamOptions opt{config_.lr, config_.beta1, config_.beta2, 1e-8};
+  adam_g_ = std::make_unique<Adam>(gan_->generator.arena, opt);
+  adam_d_ = std::make_unique<Adam>(gan_->discriminator.arena, opt);
+  noise_rng_ = Generator(config_.seed ^ kNoiseStream);
+
+  real_batch_ = Tensor::empty({config_.batch_size, 3, 32, 32}, DType::F32, device_);
+  Generator fixed(config_.seed ^ kFixedNoiseStream);
+  fixed_noise_ = Tensor::empty(gan_->noise_shape(64), DType::F32, device_);
+  fixed_noise_.normal_(fixed);
+  Shape d_out = config_.preset == "dcgan" ? Shape{config_.batch_size, 1, 1, 1} : Shape{config_.batch_size, 1};
+  ones_ = Tensor::ones(d_out, DType::F32, device_);
+  zeros_ = Tensor::zeros(d_out, DType::F32, device_);
+  metrics_buffer_ = Tensor::zeros({config_.log_every, kMetricColumns}, DType::F32, device_);
+  progress_on_tty_ = isatty(fileno(stdout)) != 0;
+
+  if (!config_.resume.empty()) {
+    std::string path = config_.resume == "auto" ? latest_checkpoint_path() : config_.resume;
+    if (config_.resume == "auto" && !fs::exists(path)) {
+      if (!quiet_) std::cout << "resume auto: no checkpoint in " << config_.out_dir << ", starting fresh\n";
+    } else {
+      load_checkpoint(path);
+      if (!quiet_) std::cout << "resumed from " << path << " at step " << step_ << "\n";
+    }
+  }
+  if (!quiet_) print_start_block();
+}
+
+Trainer::~Trainer() = default;
+
+std::string Trainer::latest_checkpoint_path() const { return config_.out_dir + "/checkpoint_latest.safetensors"; }
+
+void Trainer::print_start_block() const {
+  const Config& c = config_;
+  std::cout << "gan_train: preset " << c.preset << " (loss " << c.loss << ", width " << c.width << ", batch "
+            << c.batch_size << ", noise " << c.noise_dim << ", " << c.epochs << " epochs, Adam lr " << c.lr
+            << " betas (" << c.beta1 << ", " << c.beta2 << "), seed " << c.seed << ")\n"
+            << "  generator:     " << gan_->generator.arena.parameter_count() << " parameters\n"
+            << "  discriminator: " << gan_->discriminator.arena.parameter_count() << " parameters\n"
+            << "  device:        "
+            << (device_ == Device::CUDA ? cuda_device_description() : std::string("cpu")) << "\n"
+            << "  data:          " << c.data_dir << " (" << sampler_->size() << " images, "
+            << sampler_->batches_per_epoch() << " batches per epoch)\n"
+            << "  output:        " << c.out_dir << "\n";
+  std::cout.flush();
+}
+
+// ------------------------------------------------------------------ losses
+
+Tensor Trainer::d_loss(const Tensor& out_real, const Tensor& out_fake) const {
+  if (config_.loss == "hinge") return hinge_d_loss(out_real, out_fake);
+  if (gan_->d_outputs_probability) return add(bce(out_real, ones_), bce(out_fake, zeros_));
+  return add(bce_with_logits(out_real, ones_), bce_with_logits(out_fake, zeros_));
+}
+
+Tensor Trainer::g_loss(const Tensor& out_fake) const {
+  if (config_.loss == "hinge") return hinge_g_loss(out_fake);
+  return gan_->d_outputs_probability ? bce(out_fake, ones_) : bce_with_logits(out_fake, ones_);
+}
+
+Tensor Trainer::d_score(const Tensor& out) const {
+  NoGradGuard no_grad;
+  Tensor o = out.detach();
+  if (config_.loss == "bce" && !gan_->d_outputs_probability) o = sigmoid(o);
+  return mean(o);
+}
+
+// ------------------------------------------------------------------ one step
+
+void Trainer::step_dcgan(const Tensor& real, const Tensor& noise) {
+  Sequential& G = gan_->generator.net;
+  Sequential& D = gan_->discriminator.net;
+  ParameterArena& d_params = gan_->discriminator.arena;
+
+  // (1) D: maximise log D(x) + log(1 - D(G(z))).
+  adam_d_->zero_grad();
+  Tensor out_real = D.forward(real);
+  Tensor fake = G.forward(noise);
+  Tensor out_fake = D.forward(fake.detach());
+  Tensor err_d = d_loss(out_real, out_fake);
+  err_d.backward();
+  adam_d_->step();
+
+  // (2) G: maximise log D(G(z)), through the updated D (frozen: its weights get no gradient).
+  adam_g_->zero_grad();
+  Tensor out_fake_g = D.forward(fake);
+  Tensor err_g = g_loss(out_fake_g);
+  d_params.set_requires_grad(false);
+  err_g.backward();
+  d_params.set_requires_grad(true);
+  adam_g_->step();
+
+  record_metrics(err_d, err_g, d_score(out_real), d_score(out_fake), d_score(out_fake_g));
+}
+
+void Trainer::step_keras(const Tensor& real, const Tensor& noise) {
+  Sequential& G = gan_->generator.net;
+  Sequential& D = gan_->discriminator.net;
+  ParameterArena& d_params = gan_->discriminator.arena;
+
+  Tensor fake = G.forward(noise);
+  // D's input is a leaf so that dL_G/dfake can be taken through D without D's graph being
+  // shared with G's: one D forward serves both losses, as in the TF tutorial.
+  Tensor fake_in = fake.detach().requires_grad_();
+  Tensor out_real = D.forward(real);
+  Tensor out_fake = D.forward(fake_in);
+  Tensor err_d = d_loss(out_real, out_fake);
+  Tensor err_g = g_loss(out_fake);
+
+  adam_g_->zero_grad();
+  adam_d_->zero_grad();
+  // G's gradient: dL_G/dfake through a frozen D (graph kept for D's own sweep), then into G.
+  d_params.set_requires_grad(false);
+  err_g.backward(Tensor(), /*retain_graph=*/true);
+  d_params.set_requires_grad(true);
+  fake.backward(fake_in.grad());
+  // D's gradient, with the same weights the G gradient saw.
+  err_d.backward();
+  adam_d_->step();
+  adam_g_->step();
+
+  record_metrics(err_d, err_g, d_score(out_real), d_score(out_fake), d_score(out_fake));
+}
+
+void Trainer::train_step(const Tensor& real) {
+  Tensor noise = Tensor::empty(gan_->noise_shape(real.size(0)), DType::F32, device_);
+  noise.normal_(noise_rng_);
+  gan_->generator.train(true);
+  gan_->discriminator.train(true);
+  if (config_.preset == "dcgan") {
+    step_dcgan(real, noise);
+  } else {
+    step_keras(real, noise);
+  }
+  ++step_;
+}
+
+// ------------------------------------------------------------------ metrics and progress
+
+void Trainer::record_metrics(const Tensor& loss_d, const Tensor& loss_g, const Tensor& d_x, const Tensor& d_g_z1,
+                             const Tensor& d_g_z2) {
+  // Device-side copies into the buffer row: nothing is read on the host here.
+  const Tensor* values[kMetricColumns] = {&loss_d, &loss_g, &d_x, &d_g_z1, &d_g_z2};
+  for (int k = 0; k < kMetricColumns; ++k)
+    metrics_buffer_.view_at(metrics_rows_ * kMetricColumns + k, {}).copy_(values[k]->detach());
+  ++metrics_rows_;
+}
+
+static std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "--:--";
+  int64_t s = static_cast<int64_t>(seconds + 0.5);
+  std::ostringstream os;
+  os << std::setfill('0');
+  if (s >= 3600) os << s / 3600 << ":" << std::setw(2) << (s % 3600) / 60 << ":" << std::setw(2) << s % 60;
+  else os << std::setw(2) << s / 60 << ":" << std::setw(2) << s % 60;
+  return os.str();
+}
+
+// Reads the buffered rows back (one device-to-host copy), appends them to metrics.csv, checks
+// for NaN, and prints progress. Called every log_every steps and at epoch ends.
+void Trainer::flush_metrics(double images_per_second, bool end_of_epoch) {
+  if (metrics_rows_ == 0) return;
+  std::vector<double> v = metrics_buffer_.to_vector();
+  const int64_t per_epoch = sampler_->batches_per_epoch();
+  const int64_t first_step = step_ - metrics_rows_ + 1;  // 1-based step of the first row
+  std::ofstream csv(config_.out_dir + "/metrics.csv", std::ios::app);
+  for (int64_t r = 0; r < metrics_rows_; ++r) {
+    const double* row = &v[r * kMetricColumns];
+    const int64_t step = first_step + r;
+    for (int k = 0; k < 2; ++k) {
+      if (!std::isfinite(row[k])) {
+        throw Diverged(str_cat("loss_", k == 0 ? "D" : "G", " became ", row[k], " at step ", step,
+                               "; stopping. Last good checkpoint: ",
+                               last_good_step_ >= 0 ? str_cat(latest_checkpoint_path(), " (step ", last_good_step_, ")")
+                                                    : std::string("none written yet")));
+      }
+    }
+    csv << step << "," << (step - 1) / per_epoch << "," << row[0] << "," << row[1] << "," << row[2] << "," << row[3]
+        << "," << row[4] << "\n";
+    history_.push_back({static_cast<double>(step), row[0], row[1], row[2], row[3], row[4]});
+  }
+  metrics_rows_ = 0;
+  if (quiet_) return;
+
+  const std::vector<double>& last = history_.back();
+  const int64_t epoch = (step_ - 1) / per_epoch, in_epoch = (step_ - 1) % per_epoch + 1;
+  const int64_t total_steps = config_.epochs * per_epoch;
+  const int64_t end_step = config_.max_steps > 0 ? std::min(config_.max_steps, total_steps) : total_steps;
+  const double eta = images_per_second > 0 ? (end_step - step_) * config_.batch_size / images_per_second : -1;
+  std::ostringstream numbers;
+  numbers << std::fixed << std::setprecision(4) << "loss_D " << last[1] << "  loss_G " << last[2]
+          << std::setprecision(3) << "  D(x) " << last[3] << "  D(G(z)) " << last[4] << " / " << last[5] << "  "
+          << std::setprecision(0) << images_per_second << " img/s  ETA " << format_duration(eta);
+  if (progress_on_tty_) {
+    // One line per epoch, redrawn in place.
+    const int width = 30;
+    int filled = static_cast<int>(width * in_epoch / per_epoch);
+    std::cout << "\r[epoch " << epoch + 1 << "/" << config_.epochs << "] " << std::string(filled, '#')
+              << std::string(width - filled, '.') << " " << in_epoch << "/" << per_epoch << "  " << numbers.str()
+              << "\033[K";
+    if (end_of_epoch) std::cout << "\n";
+  } else {
+    // Plain lines for logs (nohup): no carriage returns.
+    std::cout << "epoch " << epoch + 1 << "/" << config_.epochs << "  step " << step_ << "/" << end_step << "  ["
+              << in_epoch << "/" << per_epoch << "]  " << numbers.str() << "\n";
+  }
+  std::cout.flush();
+}
+
+// ------------------------------------------------------------------ outputs
+
+void Trainer::write_samples(int64_t epoch) const {
+  NoGradGuard no_grad;
+  Network& g = gan_->generator;
+  g.train(false);  // running statistics: sampling must not change the model
+  Tensor images = g.net.forward(fixed_noise_);
+  g.train(true);
+  std::ostringstream name;
+  name << config_.out_dir << "/samples_epoch_" << std::setw(3) << std::setfill('0') << epoch << ".png";
+  io::write_image_grid_png(name.str(), images, 8);
+}
+
+std::vector<std::pair<std::string, Tensor>> Trainer::checkpoint_tensors() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  auto add_network = [&](const std::string& prefix, const Network& n, const Adam& adam, const std::string& opt) {
+    for (const Parameter& p : n.arena.parameters()) out.emplace_back(prefix + p.name, p.tensor);
+    for (const Buffer& b : n.arena.buffers()) out.emplace_back(prefix + b.name, b.tensor);
+    for (const auto& bn : n.batchnorms) {
+      Tensor count = Tensor::zeros({}, DType::I64);  // PyTorch keeps it as an int64 scalar
+      count.data<int64_t>()[0] = bn->num_batches_tracked;
+      out.emplace_back(prefix + bn->name() + ".num_batches_tracked", count);
+    }
+    for (const Parameter& p : n.arena.parameters()) {
+      out.emplace_back(opt + p.name + ".exp_avg", ParameterArena::parameter_view(adam.exp_avg(), p));
+      out.emplace_back(opt + p.name + ".exp_avg_sq", ParameterArena::parameter_view(adam.exp_avg_sq(), p));
+    }
+  };
+  add_network("generator.", gan_->generator, *adam_g_, "optimizer_g.");
+  add_network("discriminator.", gan_->discriminator, *adam_d_, "optimizer_d.");
+  return out;
+}
+
+void Trainer::save_checkpoint(const std::string& path) const {
+  std::map<std::string, std::string> meta = {
+      {"format", kCheckpointFormat},
+      {"preset", config_.preset},
+      {"width", std::to_string(config_.width)},
+      {"noise_dim", std::to_string(config_.noise_dim)},
+      {"loss", config_.loss},
+      {"config", config_to_json(config_)},
+      {"step", std::to_string(step_)},
+      {"epoch", std::to_string(step_ / sampler_->batches_per_epoch())},
+      {"adam_g_step", std::to_string(adam_g_->step_count())},
+      {"adam_d_step", std::to_string(adam_d_->step_count())},
+      {"noise_rng_offset", std::to_string(noise_rng_.offset)},
+      {"dropout_rng_offset", std::to_string(gan_->dropout_rng.offset)},
+  };
+  io::save_safetensors(path, checkpoint_tensors(), meta);
+}
+
+static int64_t meta_int(const io::SafetensorsFile& f, const std::string& key) {
+  auto it = f.metadata.find(key);
+  NN_CHECK(it != f.metadata.end(), "checkpoint ", f.path, " is corrupt: metadata has no '", key, "'");
+  try {
+    size_t used = 0;
+    long long v = std::stoll(it->second, &used);
+    NN_CHECK(used == it->second.size() && v >= 0, "bad");
+    return v;
+  } catch (const std::exception&) {
+    throw_error(str_cat("checkpoint ", f.path, " is corrupt: metadata '", key, "' is not a count: ", it->second));
+  }
+}
+
+void Trainer::load_checkpoint(const std::string& path) {
+  io::SafetensorsFile f = io::load_safetensors(path);
+  auto meta = [&](const std::string& key) {
+    auto it = f.metadata.find(key);
+    return it == f.metadata.end() ? std::string("?") : it->second;
+  };
+  NN_CHECK(meta("format") == kCheckpointFormat, "checkpoint ", path, " is not a gan_train checkpoint (format '",
+           meta("format"), "')");
+  // The model-defining settings must match, or the tensors cannot fit.
+  const std::string theirs = str_cat("preset ", meta("preset"), ", width ", meta("width"), ", noise ",
+                                     meta("noise_dim"), ", loss ", meta("loss"));
+  const std::string ours = str_cat("preset ", config_.preset, ", width ", config_.width, ", noise ", config_.noise_dim,
+                                   ", loss ", config_.loss);
+  NN_CHECK(theirs == ours, "checkpoint ", path, " is from another model (", theirs, "); this run is ", ours);
+  Config saved = config_from_json(meta("config"));
+  NN_CHECK(saved.batch_size == config_.batch_size && saved.seed == config_.seed, "checkpoint ", path,
+           " was trained with batch ", saved.batch_size, " and seed ", saved.seed, "; resuming needs the same (got batch ",
+           config_.batch_size, ", seed ", config_.seed, ")");
+
+  for (auto& [name, dst] : checkpoint_tensors()) {
+    NN_CHECK(f.has(name), "checkpoint ", path, " is corrupt: it has no tensor ", name);
+    const Tensor& src = f.get(name);
+    NN_CHECK(src.shape() == dst.shape() && src.dtype() == dst.dtype(), "checkpoint ", path, " is corrupt: tensor ",
+             name, " is ", src.str(), ", expected ", dst.str());
+    if (dst.dtype() != DType::I64) dst.copy_(src);
+  }
+  auto restore_counts = [&](const std::string& prefix, Network& n) {
+    for (auto& bn : n.batchnorms) bn->num_batches_tracked = f.get(prefix + bn->name() + ".num_batches_tracked").data<int64_t>()[0];
+  };
+  restore_counts("generator.", gan_->generator);
+  restore_counts("discriminator.", gan_->discriminator);
+  step_ = meta_int(f, "step");
+  adam_g_->set_step_count(meta_int(f, "adam_g_step"));
+  adam_d_->set_step_count(meta_int(f, "adam_d_step"));
+  noise_rng_.offset = static_cast<uint64_t>(meta_int(f, "noise_rng_offset"));
+  gan_->dropout_rng.offset = static_cast<uint64_t>(meta_int(f, "dropout_rng_offset"));
+  last_good_step_ = step_;
+  cuda_synchronize();  // the copies above read host buffers that are about to be freed
+}
+
+// The latest checkpoint is always rewritten; every checkpoint_every epochs one is also kept.
+void Trainer::write_checkpoints(bool epoch_end) {
+  save_checkpoint(latest_checkpoint_path());
+  last_good_step_ = step_;
+  const int64_t per_epoch = sampler_->batches_per_epoch();
+  if (epoch_end && (step_ / per_epoch) % config_.checkpoint_every == 0) {
+    std::ostringstream name;
+    name << config_.out_dir << "/checkpoint_epoch_" << std::setw(3) << std::setfill('0') << step_ / per_epoch
+         << ".safetensors";
+    save_checkpoint(name.str());
+  }
+}
+
+// Keeps metrics.csv consistent with a resumed run: lines after the resumed step are dropped
+// (the run is about to write them again); the kept rows go back into the loss history.
+static void truncate_metrics(const std::string& path, int64_t last_step, std::vector<std::vector<double>>& history) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::vector<std::string> keep;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("step,", 0) == 0) {
+      keep.push_back(line);
+      continue;
+    }
+    std::vector<double> fields;
+    std::stringstream ss(line);
+    std::string cell;
+    try {
+      while (std::getline(ss, cell, ',')) fields.push_back(std::stod(cell));
+    } catch (const std::exception&) {
+      continue;  // a torn last line from a killed run
+    }
+    if (fields.size() != 7 || fields[0] > last_step) continue;
+    keep.push_back(line);
+    history.push_back({fields[0], fields[2], fields[3], fields[4], fields[5], fields[6]});
+  }
+  in.close();
+  std::ofstream out(path, std::ios::trunc);
+  for (const std::string& l : keep) out << l << "\n";
+}
+
+// ------------------------------------------------------------------ the loop
+
+int Trainer::run() {
+  const int64_t per_epoch = sampler_->batches_per_epoch();
+  const int64_t total_steps = config_.epochs * per_epoch;
+  const int64_t end_step = config_.max_steps > 0 ? std::min(config_.max_steps, total_steps) : total_steps;
+  const std::string csv = config_.out_dir + "/metrics.csv";
+  if (step_ == 0) {
+    std::ofstream(csv, std::ios::trunc) << "step,epoch,loss_d,loss_g,d_x,d_g_z1,d_g_z2\n";
+    sampler_->set_epoch(0);
+    io::write_image_grid_png(config_.out_dir + "/real_samples.png", sampler_->batch(0).view_at(
+                                                                         0, {std::min<int64_t>(64, config_.batch_size), 3, 32, 32}), 8);
+  } else {
+    truncate_metrics(csv, step_, history_);
+  }
+  if (step_ >= end_step) {
+    if (!quiet_) std::cout << "nothing to do: step " << step_ << " already reached the end (" << end_step << ")\n";
+    return kExitOk;
+  }
+
+  using Clock = std::chrono::steady_clock;
+  auto window_start = Clock::now();
+  int64_t window_steps = 0;
+  double images_per_second = 0;
+  while (step_ < end_step) {
+    const int64_t epoch = step_ / per_epoch, index = step_ % per_epoch;
+    if (index == 0 || sampler_->epoch() != epoch) sampler_->set_epoch(epoch);
+    sampler_->batch_into(index, real_batch_);
+    train_step(real_batch_);
+    ++window_steps;
+
+    const bool epoch_end = step_ % per_epoch == 0;
+    const bool stopping = step_ == end_step || stop_signal() != 0;
+    if (metrics_rows_ == config_.log_every || epoch_end || stopping) {
+      cuda_synchronize();  // the window's time is then the GPU's real work, not just queued launches
+      const double seconds = std::chrono::duration<double>(Clock::now() - window_start).count();
+      images_per_second = seconds > 0 ? window_steps * config_.batch_size / seconds : 0;
+      flush_metrics(images_per_second, epoch_end || step_ == end_step);
+      window_start = Clock::now();
+      window_steps = 0;
+    }
+    if (epoch_end) {
+      write_samples(step_ / per_epoch - 1);
+      write_checkpoints(true);
+    }
+    if (stop_signal() != 0) {
+      if (!epoch_end) write_checkpoints(false);
+      const int sig = stop_signal();
+      if (!quiet_)
+        std::cout << "\nstopped by " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << " at step " << step_
+                  << "; checkpoint written to " << latest_checkpoint_path() << "\n";
+      return sig == SIGINT ? kExitSigint : kExitSigterm;
+    }
+  }
+  if (step_ % per_epoch != 0) write_checkpoints(false);  // --max-steps stopped mid-epoch
+
+  std::vector<double> ld, lg;
+  for (const auto& row : history_) {
+    ld.push_back(row[1]);
+    lg.push_back(row[2]);
+  }
+  io::write_loss_plot_png(config_.out_dir + "/loss_curves.png", {{"loss_D", ld}, {"loss_G", lg}},
+                          str_cat("gan_train ", config_.preset, ": losses per step"));
+  if (!quiet_) std::cout << "done: " << step_ << " steps; outputs in " << config_.out_dir << "\n";
+  return kExitOk;
+}
+
+}  // namespace nn::train

@@ -1,0 +1,268 @@
+// gan_train on the real CIFAR-100 files, on the CPU, at small widths: training moves, outputs
+// are written, checkpoints load back exactly, N straight steps equal N/2 + resume + N/2 bit for
+// bit, and every user error gives its message and exit code. Skips (saying how to fetch the
+// data) when data/cifar-100-binary is absent; tools/test.sh fetches it first.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "io/safetensors.h"
+#include "test_util.h"
+#include "train/trainer.h"
+
+namespace nn::test {
+namespace {
+
+namespace fs = std::filesystem;
+using train::Config;
+using train::Trainer;
+
+const std::string kDataDir = std::string(NN_SOURCE_DIR) + "/data/cifar-100-binary";
+const std::string kGanTrain = std::string(NN_BINARY_DIR) + "/gan_train";
+
+#define SKIP_WITHOUT_DATA()                                                                                  \
+  do {                                                                                                       \
+    if (!fs::exists(kDataDir + "/train.bin"))                                                                \
+      GTEST_SKIP() << "CIFAR-100 not found in " << kDataDir << ": run tools/fetch_cifar100.sh (tools/test.sh " \
+                   << "does it, from $CIFAR100_ARCHIVE when set)";                                           \
+  } while (0)
+
+// A fresh, empty folder under the system temp dir, removed when the test ends.
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const std::string& name) {
+    path = fs::temp_directory_path() / ("gan_train_test_" + name + "_" + std::to_string(::getpid()));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string operator/(const std::string& f) const { return (path / f).string(); }
+};
+
+Config small_config(const std::string& preset, const std::string& out) {
+  Config c = train::preset_defaults(preset);
+  c.width = preset == "dcgan" ? 8 : 16;
+  c.batch_size = 16;
+  c.data_dir = kDataDir;
+  c.out_dir = out;
+  c.device = "cpu";
+  c.log_every = 2;
+  return c;
+}
+
+std::vector<std::vector<double>> read_metrics(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::vector<std::vector<double>> rows;
+  std::getline(in, line);
+  EXPECT_EQ(line, "step,epoch,loss_d,loss_g,d_x,d_g_z1,d_g_z2");
+  while (std::getline(in, line)) {
+    std::vector<double> row;
+    std::stringstream ss(line);
+    std::string cell;
+    while (std::getline(ss, cell, ',')) row.push_back(std::stod(cell));
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+// All weights, running statistics, counters and Adam moments of a trainer, by name.
+std::map<std::string, std::vector<double>> state_of(Trainer& t) {
+  std::map<std::string, std::vector<double>> s;
+  for (auto& [name, tensor] : t.checkpoint_tensors()) s[name] = tensor.to_vector();
+  return s;
+}
+
+void trains_and_writes_outputs(const std::string& preset) {
+  SKIP_WITHOUT_DATA();
+  TempDir dir(preset + "_smoke");
+  Config c = small_config(preset, dir.path.string());
+  c.max_steps = 6;
+  Trainer trainer(c, /*quiet=*/true);
+  ASSERT_EQ(trainer.run(), train::kExitOk);
+  EXPECT_EQ(trainer.step(), 6);
+  auto rows = read_metrics(dir / "metrics.csv");
+  ASSERT_EQ(rows.size(), 6u);
+  for (const auto& r : rows)
+    for (double v : r) EXPECT_TRUE(std::isfinite(v));
+  EXPECT_NE(rows.front()[2], rows.back()[2]) << "loss_D did not move";
+  EXPECT_NE(rows.front()[3], rows.back()[3]) << "loss_G did not move";
+  EXPECT_GT(fs::file_size(dir / "real_samples.png"), 100u);
+  EXPECT_GT(fs::file_size(dir / "loss_curves.png"), 100u);
+  ASSERT_TRUE(fs::exists(trainer.latest_checkpoint_path()));
+  // The PNG is a real PNG.
+  std::ifstream png(dir / "real_samples.png", std::ios::binary);
+  char sig[8];
+  png.read(sig, 8);
+  EXPECT_EQ(std::string(sig + 1, 3), "PNG");
+}
+
+TEST(Trainer, DcganTrainsOnRealDataAndWritesOutputs) { trains_and_writes_outputs("dcgan"); }
+TEST(Trainer, KerasTrainsOnRealDataAndWritesOutputs) { trains_and_writes_outputs("keras"); }
+
+TEST(Trainer, CheckpointLoadsBackToIdenticalTensors) {
+  SKIP_WITHOUT_DATA();
+  TempDir dir("roundtrip");
+  Config c = small_config("keras", dir.path.string());
+  c.max_steps = 2;
+  Trainer a(c, true);
+  a.run();
+  auto saved = state_of(a);
+  Trainer b(c, true);  // fresh initialisation: different from a's trained state
+  EXPECT_NE(state_of(b), saved);
+  b.load_checkpoint(a.latest_checkpoint_path());
+  EXPECT_EQ(state_of(b), saved);
+  EXPECT_EQ(b.step(), 2);
+}
+
+// DESIGN.md / the trainer issue: N steps straight == N/2, checkpoint, resume, N/2 (bitwise, CPU).
+void resume_is_exact(const std::string& preset) {
+  SKIP_WITHOUT_DATA();
+  TempDir straight_dir(preset + "_straight"), split_dir(preset + "_split");
+  Config straight = small_config(preset, straight_dir.path.string());
+  straight.max_steps = 6;
+  Trainer a(straight, true);
+  a.run();
+
+  Config first_half = small_config(preset, split_dir.path.string());
+  first_half.max_steps = 3;
+  Trainer(first_half, true).run();
+  Config second_half = first_half;
+  second_half.max_steps = 6;
+  second_half.resume = "auto";
+  Trainer b(second_half, true);
+  EXPECT_EQ(b.step(), 3);
+  b.run();
+  EXPECT_EQ(b.step(), 6);
+  auto sa = state_of(a), sb = state_of(b);
+  for (auto& [name, values] : sa) EXPECT_EQ(values, sb[name]) << name << " differs after resume";
+  EXPECT_EQ(read_metrics(straight_dir / "metrics.csv"), read_metrics(split_dir / "metrics.csv"));
+}
+
+TEST(Trainer, DcganResumeIsBitExact) { resume_is_exact("dcgan"); }
+TEST(Trainer, KerasResumeIsBitExact) { resume_is_exact("keras"); }
+
+// ------------------------------------------------------------------ the binary, as a user runs it
+
+struct RunResult {
+  int exit_code;
+  std::string output;  // stdout and stderr
+};
+
+RunResult run_gan_train(const std::string& args) {
+  std::string cmd = kGanTrain + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  RunResult r{-1, ""};
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string small_flags(const std::string& out) {
+  return "--device cpu --width 8 --batch-size 16 --data " + kDataDir + " --out " + out;
+}
+
+TEST(GanTrainErrors, UnknownFlagAndBadValue) {
+  RunResult r = run_gan_train("--no-such-flag");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("gan_train: error:"), std::string::npos) << r.output;
+  r = run_gan_train("--lr -1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--lr must be positive"), std::string::npos) << r.output;
+  r = run_gan_train("--preset nope");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("unknown preset"), std::string::npos) << r.output;
+  r = run_gan_train("--help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--batch-size"), std::string::npos);
+}
+
+TEST(GanTrainErrors, MissingDatasetSaysHowToFetch) {
+  TempDir dir("nodata");
+  RunResult r = run_gan_train("--device cpu --data " + (dir / "missing") + " --out " + (dir / "out"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("tools/fetch_cifar100.sh"), std::string::npos) << r.output;
+}
+
+TEST(GanTrainErrors, UnwritableOutputFolder) {
+  SKIP_WITHOUT_DATA();
+  TempDir dir("unwritable");
+  std::ofstream(dir / "a_file") << "x";  // a folder cannot be made under a regular file (root too)
+  RunResult r = run_gan_train(small_flags(dir / "a_file/out") + " --max-steps 1");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("output folder"), std::string::npos) << r.output;
+}
+
+TEST(GanTrainErrors, CorruptTruncatedOrForeignCheckpoint) {
+  SKIP_WITHOUT_DATA();
+  TempDir dir("badckpt");
+  std::ofstream(dir / "garbage.safetensors") << "this is not a checkpoint";
+  RunResult r = run_gan_train(small_flags(dir / "out") + " --max-steps 1 --resume " + (dir / "garbage.safetensors"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("corrupt"), std::string::npos) << r.output;
+
+  // A real checkpoint, then truncated.
+  r = run_gan_train(small_flags(dir / "good") + " --max-steps 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string ckpt = dir / "good/checkpoint_latest.safetensors";
+  fs::copy_file(ckpt, dir / "cut.safetensors");
+  fs::resize_file(dir / "cut.safetensors", fs::file_size(ckpt) / 2);
+  r = run_gan_train(small_flags(dir / "out") + " --max-steps 2 --resume " + (dir / "cut.safetensors"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("corrupt"), std::string::npos) << r.output;
+
+  // The good checkpoint into a run of another width.
+  r = run_gan_train("--device cpu --width 16 --batch-size 16 --data " + kDataDir + " --out " + (dir / "other") +
+                    " --max-steps 2 --resume " + ckpt);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("another model"), std::string::npos) << r.output;
+}
+
+TEST(GanTrainErrors, DivergedLossStopsAndKeepsTheCheckpoint) {
+  SKIP_WITHOUT_DATA();
+  TempDir dir("nan");
+  // An absurd learning rate with the (unbounded) hinge loss drives the weights to inf, then NaN.
+  RunResult r = run_gan_train(small_flags(dir / "out") + " --loss hinge --lr 1e30 --log-every 1 --max-steps 50");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("became"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("at step"), std::string::npos) << r.output;
+}
+
+TEST(GanTrainErrors, SigtermFinishesTheStepAndWritesACheckpoint) {
+  SKIP_WITHOUT_DATA();
+  TempDir dir("sigterm");
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::string out = dir / "out";
+    freopen("/dev/null", "w", stdout);
+    execl(kGanTrain.c_str(), "gan_train", "--device", "cpu", "--width", "8", "--batch-size", "16", "--data",
+          kDataDir.c_str(), "--out", out.c_str(), "--log-every", "1", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait until training has started (metrics.csv has a step), then ask it to stop.
+  const std::string csv = dir / "out/metrics.csv";
+  for (int i = 0; i < 600; ++i) {
+    if (fs::exists(csv) && read_metrics(csv).size() >= 1) break;
+    usleep(50 * 1000);
+  }
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 143);
+  EXPECT_TRUE(fs::exists(dir / "out/checkpoint_latest.safetensors"));
+}
+
+}  // namespace
+}  // namespace nn::test
