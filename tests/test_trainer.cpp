@@ -106,6 +106,29 @@ void trains_and_writes_outputs(const std::string& preset) {
 TEST(Trainer, DcganTrainsOnRealDataAndWritesOutputs) { trains_and_writes_outputs("dcgan"); }
 TEST(Trainer, KerasTrainsOnRealDataAndWritesOutputs) { trains_and_writes_outputs("keras"); }
 
+TEST(Trainer, EpochsWriteSampleGridsAndKeptCheckpoints) {
+  SKIP_WITHOUT_DATA();
+  TempDir dir("epochs");
+  Config c = small_config("dcgan", dir.path.string());
+  c.train_images = 64;  // 4 batches of 16 per epoch
+  c.epochs = 2;
+  c.checkpoint_every = 1;
+  Trainer t(c, true);
+  ASSERT_EQ(t.run(), train::kExitOk);
+  EXPECT_EQ(t.step(), 8);
+  for (const char* f : {"samples_epoch_000.png", "samples_epoch_001.png", "checkpoint_epoch_001.safetensors",
+                        "checkpoint_epoch_002.safetensors", "checkpoint_latest.safetensors"})
+    EXPECT_TRUE(fs::exists(dir / f)) << f;
+  // The sample grid is 8x8 images of 32x32 with 2-pixel padding: 8 * 34 + 2 = 274 pixels square.
+  std::ifstream png(dir / "samples_epoch_001.png", std::ios::binary);
+  unsigned char header[24];
+  png.read(reinterpret_cast<char*>(header), 24);
+  const int width = (header[16] << 24) | (header[17] << 16) | (header[18] << 8) | header[19];
+  const int height = (header[20] << 24) | (header[21] << 16) | (header[22] << 8) | header[23];
+  EXPECT_EQ(width, 274);
+  EXPECT_EQ(height, 274);
+}
+
 TEST(Trainer, CheckpointLoadsBackToIdenticalTensors) {
   SKIP_WITHOUT_DATA();
   TempDir dir("roundtrip");
@@ -238,9 +261,9 @@ TEST(GanTrainErrors, DivergedLossStopsAndKeepsTheCheckpoint) {
   EXPECT_NE(r.output.find("at step"), std::string::npos) << r.output;
 }
 
-TEST(GanTrainErrors, SigtermFinishesTheStepAndWritesACheckpoint) {
+void stop_signal_finishes_the_step_and_checkpoints(int sig, int expected_exit) {
   SKIP_WITHOUT_DATA();
-  TempDir dir("sigterm");
+  TempDir dir("signal" + std::to_string(sig));
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -256,12 +279,52 @@ TEST(GanTrainErrors, SigtermFinishesTheStepAndWritesACheckpoint) {
     if (fs::exists(csv) && read_metrics(csv).size() >= 1) break;
     usleep(50 * 1000);
   }
-  kill(pid, SIGTERM);
+  kill(pid, sig);
   int status = 0;
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 143);
-  EXPECT_TRUE(fs::exists(dir / "out/checkpoint_latest.safetensors"));
+  EXPECT_EQ(WEXITSTATUS(status), expected_exit);
+  const std::string ckpt = dir / "out/checkpoint_latest.safetensors";
+  ASSERT_TRUE(fs::exists(ckpt));
+  io::SafetensorsFile f = io::load_safetensors(ckpt);  // complete and readable
+  EXPECT_GE(std::stoll(f.metadata.at("step")), 1);
+}
+
+TEST(GanTrainErrors, SigtermFinishesTheStepAndWritesACheckpoint) {
+  stop_signal_finishes_the_step_and_checkpoints(SIGTERM, 143);
+}
+TEST(GanTrainErrors, SigintFinishesTheStepAndWritesACheckpoint) {
+  stop_signal_finishes_the_step_and_checkpoints(SIGINT, 130);
+}
+
+TEST(GanSample, WritesAGridAndAnInterpolationStrip) {
+  SKIP_WITHOUT_DATA();
+  TempDir dir("sample");
+  RunResult r = run_gan_train(small_flags(dir / "run") + " --max-steps 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string sampler = std::string(NN_BINARY_DIR) + "/gan_sample";
+  const std::string ckpt = dir / "run/checkpoint_latest.safetensors";
+  auto png_size = [](const std::string& path) {
+    std::ifstream png(path, std::ios::binary);
+    unsigned char h[24] = {};
+    png.read(reinterpret_cast<char*>(h), 24);
+    return std::make_pair((h[16] << 24) | (h[17] << 16) | (h[18] << 8) | h[19],
+                          (h[20] << 24) | (h[21] << 16) | (h[22] << 8) | h[23]);
+  };
+  ASSERT_EQ(std::system((sampler + " --checkpoint " + ckpt + " --count 16 --nrow 4 --seed 3 --out " +
+                         (dir / "grid.png") + " > /dev/null").c_str()), 0);
+  EXPECT_EQ(png_size(dir / "grid.png"), std::make_pair(4 * 34 + 2, 4 * 34 + 2));
+  ASSERT_EQ(std::system((sampler + " --checkpoint " + ckpt + " --interpolate --steps 6 --out " +
+                         (dir / "strip.png") + " > /dev/null").c_str()), 0);
+  EXPECT_EQ(png_size(dir / "strip.png"), std::make_pair(6 * 34 + 2, 34 + 2));
+  // The same seed gives the same image; a corrupt checkpoint gives an error and exit 1.
+  ASSERT_EQ(std::system((sampler + " --checkpoint " + ckpt + " --count 16 --nrow 4 --seed 3 --out " +
+                         (dir / "grid2.png") + " > /dev/null").c_str()), 0);
+  std::ifstream a(dir / "grid.png", std::ios::binary), b(dir / "grid2.png", std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(a), {}), std::string(std::istreambuf_iterator<char>(b), {}));
+  std::ofstream(dir / "bad.safetensors") << "junk";
+  int status = std::system((sampler + " --checkpoint " + (dir / "bad.safetensors") + " 2> /dev/null").c_str());
+  EXPECT_EQ(WEXITSTATUS(status), 1);
 }
 
 }  // namespace

@@ -40,6 +40,8 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--device", c.device, "cuda or cpu (default: cuda when a GPU is present, else cpu)");
   app.add_option("--max-steps", c.max_steps, "stop at this global step, also after a resume (0: no limit)")
       ->capture_default_str();
+  app.add_option("--train-images", c.train_images, "train on the first N images only (0: all); for quick runs")
+      ->capture_default_str();
   app.add_option("--checkpoint-every", c.checkpoint_every, "keep a checkpoint every N epochs (the latest is always kept)")
       ->capture_default_str();
   app.add_option("--log-every", c.log_every, "print a line / read metrics back every N steps")->capture_default_str();

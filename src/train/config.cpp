@@ -59,6 +59,7 @@ void validate(const Config& c) {
   NN_CHECK(c.device.empty() || c.device == "cuda" || c.device == "cpu", "--device must be cuda or cpu, got '",
            c.device, "'");
   NN_CHECK(c.max_steps >= 0, "--max-steps must be >= 0, got ", c.max_steps);
+  NN_CHECK(c.train_images >= 0, "--train-images must be >= 0, got ", c.train_images);
   NN_CHECK(c.checkpoint_every > 0, "--checkpoint-every must be positive, got ", c.checkpoint_every);
   NN_CHECK(c.log_every > 0, "--log-every must be positive, got ", c.log_every);
 }
@@ -80,6 +81,7 @@ std::string config_to_json(const Config& c) {
                       {"out_dir", c.out_dir},
                       {"device", c.device},
                       {"max_steps", c.max_steps},
+                      {"train_images", c.train_images},
                       {"checkpoint_every", c.checkpoint_every},
                       {"log_every", c.log_every},
                       {"deterministic", c.deterministic}};
@@ -106,6 +108,7 @@ Config config_from_json(const std::string& text) {
     c.out_dir = j.at("out_dir").get<std::string>();
     c.device = j.at("device").get<std::string>();
     c.max_steps = j.at("max_steps").get<int64_t>();
+    c.train_images = j.value("train_images", int64_t{0});
     c.checkpoint_every = j.at("checkpoint_every").get<int64_t>();
     c.log_every = j.at("log_every").get<int64_t>();
     c.deterministic = j.at("deterministic").get<bool>();

@@ -24,6 +24,7 @@ struct Config {
   std::string out_dir = "runs/dcgan";
   std::string device;        // "cuda", "cpu", or "" for CUDA when a GPU is present
   int64_t max_steps = 0;     // stop at this global step (0: no limit)
+  int64_t train_images = 0;  // train on the first N images only (0: all 50000); for quick runs
   int64_t checkpoint_every = 10;  // keep a checkpoint every N epochs (the latest is always kept)
   int64_t log_every = 50;    // plain log line / metrics read-back period in steps
   std::string resume;        // "", a checkpoint path, or "auto"

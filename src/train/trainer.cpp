@@ -84,9 +84,15 @@ Trainer::Trainer(Config config, bool quiet) : config_(std::move(config)), quiet_
   check_output_folder(config_.out_dir);
 
   data::Cifar100 train = data::load_cifar100(config_.data_dir, data::Split::Train);
-  NN_CHECK(train.size() >= config_.batch_size, "--batch-size ", config_.batch_size, " is larger than the dataset (",
-           train.size(), " images)");
-  sampler_ = std::make_unique<data::BatchSampler>(train.images, device_, config_.batch_size, config_.seed);
+  Tensor images = train.images;
+  if (config_.train_images > 0) {
+    NN_CHECK(config_.train_images <= train.size(), "--train-images ", config_.train_images, " is more than the ",
+             train.size(), " training images");
+    images = images.view_at(0, {config_.train_images, 3, 32, 32});
+  }
+  NN_CHECK(images.size(0) >= config_.batch_size, "--batch-size ", config_.batch_size, " is larger than the dataset (",
+           images.size(0), " images)");
+  sampler_ = std::make_unique<data::BatchSampler>(images, device_, config_.batch_size, config_.seed);
 
   gan_ = build_gan(config_, device_);
   AdamOptions opt{config_.lr, config_.beta1, config_.beta2, 1e-8};
