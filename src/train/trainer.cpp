@@ -494,6 +494,7 @@ int Trainer::run() {
       write_samples(step_ / per_epoch - 1);
       write_checkpoints(true);
     }
+    if (window_steps == 0) window_start = Clock::now();  // images/s counts training, not file writes
     if (stop_signal() != 0) {
       if (!epoch_end) write_checkpoints(false);
       const int sig = stop_signal();
