@@ -1,0 +1,524 @@
+// bench_kernels.cpp — one Google Benchmark case per hand-written CUDA kernel launcher
+// (kernels/kernels.h), forward and backward, at the DCGAN's real shapes for both presets (each at
+// its default batch and width: dcgan batch 64 width 128, keras batch 256 width 256) and at a size
+// that fills the GPU ("big": 64 Mi elements, 256 MiB per float buffer, far beyond L2).
+//
+// Each case: random inputs -> one launch -> compared with the CPU twin (the shared functors of
+// kernels/*_math.h, which the CPU engine uses too) -> timed (bench_util.h: L2 flushed before every
+// iteration, CUDA events, median). All kernels here are memory-bound, so each reports GB/s over
+// its compulsory traffic and %copyBW of the measured device-to-device copy bandwidth (target:
+// >= 85%). Tiny launches (a loss over 64 outputs) are latency-bound; their GB/s means little and
+// median_us is the number to read.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <numeric>
+
+#include "bench_util.h"
+#include "data_math.h"
+#include "dropout_math.h"
+#include "batchnorm_math.h"
+#include "kernels.h"
+
+using namespace bench;
+using nn::ActKind;
+using nn::LossKind;
+
+namespace {
+
+constexpr int64_t kBig = int64_t(64) << 20;  // elements of a "fills the GPU" case
+
+// A case body: builds its buffers, validates (on its first successful call only: Google
+// Benchmark calls it again with more iterations), times, reports; a mismatch is SkipWithError.
+using CaseFn = std::function<void(benchmark::State&, bool validate)>;
+
+void add_case(const std::string& name, CaseFn fn) {
+  auto validated = std::make_shared<bool>(false);
+  benchmark::RegisterBenchmark(name.c_str(),
+                               [fn, validated](benchmark::State& st) {
+                                 fn(st, !*validated);
+                                 if (!st.error_occurred()) *validated = true;
+                               })
+      ->UseManualTime()
+      ->Unit(benchmark::kMicrosecond);
+}
+
+// Skips the state with the message when it is non-empty; returns whether it did.
+bool fail(benchmark::State& st, const std::string& msg) {
+  if (msg.empty()) return false;
+  st.SkipWithError(msg.c_str());
+  return true;
+}
+
+const char* act_name(ActKind k) {
+  switch (k) {
+    case ActKind::Relu: return "relu";
+    case ActKind::LeakyRelu: return "leaky_relu";
+    case ActKind::Tanh: return "tanh";
+    default: return "sigmoid";
+  }
+}
+
+// ------------------------------------------------------------------ activations
+void act_cases(const std::string& tag, ActKind kind, int64_t n, float slope) {
+  const std::string base = std::string(act_name(kind)) + "/" + tag + "/n=" + std::to_string(n);
+  add_case("act_fwd/" + base, [=](benchmark::State& st, bool validate) {
+    DeviceBuffer<float> x(n), y(n);
+    auto hx = random_floats(n, -3, 3, 1);
+    x.upload(hx);
+    if (validate) {
+      nn::activation_fwd_cuda(kind, x.ptr, y.ptr, n, slope, stream());
+      std::vector<double> want(n);
+      for (int64_t i = 0; i < n; ++i) want[i] = nn::act_forward<float>(kind, hx[i], slope);
+      if (fail(st, compare(y.download(), want, 1e-6, 1e-5, "y"))) return;
+    }
+    double t = time_loop(st, [&] { nn::activation_fwd_cuda(kind, x.ptr, y.ptr, n, slope, stream()); });
+    report_memory(st, t, 8.0 * n);
+  });
+  add_case("act_bwd/" + base, [=](benchmark::State& st, bool validate) {
+    DeviceBuffer<float> xy(n), dy(n), dx(n);
+    const bool out = nn::act_backward_uses_output(kind);
+    auto hxy = random_floats(n, out ? (kind == ActKind::Tanh ? -0.99f : 0.01f) : -3.f, out ? 0.99f : 3.f, 2);
+    auto hdy = random_floats(n, -1, 1, 3), hdx = random_floats(n, -1, 1, 4);
+    xy.upload(hxy);
+    dy.upload(hdy);
+    dx.upload(hdx);
+    if (validate) {
+      nn::activation_bwd_cuda(kind, xy.ptr, dy.ptr, dx.ptr, n, slope, stream());
+      std::vector<double> want(n);
+      for (int64_t i = 0; i < n; ++i) want[i] = hdx[i] + hdy[i] * nn::act_derivative<float>(kind, hxy[i], slope);
+      if (fail(st, compare(dx.download(), want, 1e-6, 1e-5, "dx"))) return;
+    }
+    double t = time_loop(st, [&] { nn::activation_bwd_cuda(kind, xy.ptr, dy.ptr, dx.ptr, n, slope, stream()); });
+    report_memory(st, t, 16.0 * n);  // xy, dy read; dx read + written
+  });
+}
+
+// ------------------------------------------------------------------ batchnorm (x as (N, C, HW))
+void bn_cases(const std::string& tag, int N, int C, int HW) {
+  const std::string base = tag + "/N=" + std::to_string(N) + ",C=" + std::to_string(C) + ",HW=" + std::to_string(HW);
+  const int64_t n = int64_t(N) * C * HW;
+  const float eps = 1e-5f, momentum = 0.1f;
+  struct Host {
+    std::vector<float> x, gamma, beta, mean, invstd;
+  };
+  // CPU statistics (double sums, float results) shared by the twins.
+  auto make_host = [=]() {
+    Host h;
+    h.x = random_floats(n, -2, 2, 11);
+    h.gamma = random_floats(C, 0.5, 1.5, 12);
+    h.beta = random_floats(C, -0.5, 0.5, 13);
+    h.mean.resize(C);
+    h.invstd.resize(C);
+    const double M = double(N) * HW;
+    for (int c = 0; c < C; ++c) {
+      double s = 0, s2 = 0;
+      for (int b = 0; b < N; ++b)
+        for (int j = 0; j < HW; ++j) s += h.x[(int64_t(b) * C + c) * HW + j];
+      const double mu = s / M;
+      for (int b = 0; b < N; ++b)
+        for (int j = 0; j < HW; ++j) {
+          double d = h.x[(int64_t(b) * C + c) * HW + j] - mu;
+          s2 += d * d;
+        }
+      h.mean[c] = float(mu);
+      h.invstd[c] = nn::bn_invstd<float>(float(s2 / M), eps);
+    }
+    return h;
+  };
+  add_case("batchnorm_fwd_train/" + base, [=](benchmark::State& st, bool validate) {
+    Host h = make_host();
+    DeviceBuffer<float> x(n), y(n), g(C), b(C), sm(C), si(C), rm(C), rv(C);
+    x.upload(h.x);
+    g.upload(h.gamma);
+    b.upload(h.beta);
+    rm.upload(std::vector<float>(C, 0.f));
+    rv.upload(std::vector<float>(C, 1.f));
+    if (validate) {
+      nn::batchnorm_fwd_train_cuda(x.ptr, g.ptr, b.ptr, y.ptr, sm.ptr, si.ptr, rm.ptr, rv.ptr, N, C, HW, momentum, eps,
+                                   stream());
+      std::vector<double> want(n);
+      for (int64_t i = 0; i < n; ++i) {
+        int c = int((i / HW) % C);
+        want[i] = nn::bn_normalize<float>(h.x[i], h.mean[c], h.invstd[c], h.gamma[c], h.beta[c]);
+      }
+      if (fail(st, compare(y.download(), want, 1e-4, 1e-4, "y"))) return;
+    }
+    double t = time_loop(st, [&] {
+      nn::batchnorm_fwd_train_cuda(x.ptr, g.ptr, b.ptr, y.ptr, sm.ptr, si.ptr, rm.ptr, rv.ptr, N, C, HW, momentum, eps,
+                                   stream());
+    });
+    report_memory(st, t, 8.0 * n);  // x read once, y written once (a two-pass kernel reads x twice)
+  });
+  add_case("batchnorm_fwd_eval/" + base, [=](benchmark::State& st, bool validate) {
+    Host h = make_host();
+    DeviceBuffer<float> x(n), y(n), g(C), b(C), sm(C), si(C), rm(C), rv(C);
+    x.upload(h.x);
+    g.upload(h.gamma);
+    b.upload(h.beta);
+    auto hrm = random_floats(C, -0.2, 0.2, 14), hrv = random_floats(C, 0.5, 2, 15);
+    rm.upload(hrm);
+    rv.upload(hrv);
+    if (validate) {
+      nn::batchnorm_fwd_eval_cuda(x.ptr, g.ptr, b.ptr, rm.ptr, rv.ptr, y.ptr, sm.ptr, si.ptr, N, C, HW, eps, stream());
+      std::vector<double> want(n);
+      for (int64_t i = 0; i < n; ++i) {
+        int c = int((i / HW) % C);
+        want[i] = nn::bn_normalize<float>(h.x[i], hrm[c], nn::bn_invstd<float>(hrv[c], eps), h.gamma[c], h.beta[c]);
+      }
+      if (fail(st, compare(y.download(), want, 1e-5, 1e-5, "y"))) return;
+    }
+    double t = time_loop(st, [&] {
+      nn::batchnorm_fwd_eval_cuda(x.ptr, g.ptr, b.ptr, rm.ptr, rv.ptr, y.ptr, sm.ptr, si.ptr, N, C, HW, eps, stream());
+    });
+    report_memory(st, t, 8.0 * n);
+  });
+  add_case("batchnorm_bwd_train/" + base, [=](benchmark::State& st, bool validate) {
+    Host h = make_host();
+    auto hdy = random_floats(n, -1, 1, 16), hdx = random_floats(n, -1, 1, 17);
+    DeviceBuffer<float> x(n), dy(n), dx(n), g(C), sm(C), si(C), dg(C), db(C);
+    x.upload(h.x);
+    dy.upload(hdy);
+    dx.upload(hdx);
+    g.upload(h.gamma);
+    sm.upload(h.mean);
+    si.upload(h.invstd);
+    dg.upload(std::vector<float>(C, 0.f));
+    db.upload(std::vector<float>(C, 0.f));
+    if (validate) {
+      nn::batchnorm_bwd_cuda(x.ptr, dy.ptr, g.ptr, sm.ptr, si.ptr, dx.ptr, dg.ptr, db.ptr, N, C, HW, true, stream());
+      const double M = double(N) * HW;
+      std::vector<double> mdy(C, 0), mdyx(C, 0), want(n), want_db(C, 0);
+      for (int64_t i = 0; i < n; ++i) {
+        int c = int((i / HW) % C);
+        mdy[c] += hdy[i];
+        mdyx[c] += double(hdy[i]) * nn::bn_xhat<float>(h.x[i], h.mean[c], h.invstd[c]);
+      }
+      for (int c = 0; c < C; ++c) want_db[c] = mdy[c];
+      for (int64_t i = 0; i < n; ++i) {
+        int c = int((i / HW) % C);
+        float xhat = nn::bn_xhat<float>(h.x[i], h.mean[c], h.invstd[c]);
+        want[i] = hdx[i] + nn::bn_dx_train<double>(hdy[i], xhat, double(h.gamma[c]) * h.invstd[c], mdy[c] / M,
+                                                    mdyx[c] / M);
+      }
+      if (fail(st, compare(dx.download(), want, 1e-4, 1e-4, "dx"))) return;
+      if (fail(st, compare(db.download(), want_db, 1e-5 * M, 1e-4, "dbeta"))) return;
+    }
+    double t = time_loop(st, [&] {
+      nn::batchnorm_bwd_cuda(x.ptr, dy.ptr, g.ptr, sm.ptr, si.ptr, dx.ptr, dg.ptr, db.ptr, N, C, HW, true, stream());
+    });
+    report_memory(st, t, 16.0 * n);  // x, dy read; dx read + written
+  });
+}
+
+// ------------------------------------------------------------------ dropout
+void dropout_cases(const std::string& tag, int64_t n, double p) {
+  const std::string base = tag + "/n=" + std::to_string(n);
+  const uint32_t thr = nn::dropout_threshold(p);
+  const float scale = float(1.0 / (1.0 - p));
+  const uint64_t seed = 1234, c0 = 77;
+  add_case("dropout_fwd/" + base, [=](benchmark::State& st, bool validate) {
+    DeviceBuffer<float> x(n), y(n);
+    auto hx = random_floats(n, -1, 1, 21);
+    x.upload(hx);
+    if (validate) {
+      nn::dropout_fwd_cuda(x.ptr, y.ptr, n, seed, c0, thr, scale, stream());
+      std::vector<double> want(n);
+      for (int64_t i = 0; i < n; ++i) want[i] = nn::dropout_apply<float>(hx[i], nn::dropout_keep(seed, c0, i, thr), scale);
+      if (fail(st, compare(y.download(), want, 0, 1e-6, "y"))) return;
+    }
+    double t = time_loop(st, [&] { nn::dropout_fwd_cuda(x.ptr, y.ptr, n, seed, c0, thr, scale, stream()); });
+    report_memory(st, t, 8.0 * n);
+  });
+  add_case("dropout_bwd/" + base, [=](benchmark::State& st, bool validate) {
+    DeviceBuffer<float> dy(n), dx(n);
+    auto hdy = random_floats(n, -1, 1, 22), hdx = random_floats(n, -1, 1, 23);
+    dy.upload(hdy);
+    dx.upload(hdx);
+    if (validate) {
+      nn::dropout_bwd_cuda(dy.ptr, dx.ptr, n, seed, c0, thr, scale, stream());
+      std::vector<double> want(n);
+      for (int64_t i = 0; i < n; ++i)
+        want[i] = hdx[i] + nn::dropout_apply<float>(hdy[i], nn::dropout_keep(seed, c0, i, thr), scale);
+      if (fail(st, compare(dx.download(), want, 1e-6, 1e-6, "dx"))) return;
+    }
+    double t = time_loop(st, [&] { nn::dropout_bwd_cuda(dy.ptr, dx.ptr, n, seed, c0, thr, scale, stream()); });
+    report_memory(st, t, 12.0 * n);
+  });
+}
+
+// ------------------------------------------------------------------ losses
+const char* loss_name(LossKind k) {
+  switch (k) {
+    case LossKind::BceLogits: return "bce_logits";
+    case LossKind::Bce: return "bce";
+    case LossKind::HingeReal: return "hinge_real";
+    case LossKind::HingeFake: return "hinge_fake";
+    default: return "neg";
+  }
+}
+
+void loss_cases(const std::string& tag, LossKind kind, int64_t n) {
+  const std::string base = std::string(loss_name(kind)) + "/" + tag + "/n=" + std::to_string(n);
+  const bool has_t = nn::loss_has_target(kind);
+  const float scale = float(1.0 / double(n));
+  auto inputs = [=](std::vector<float>& hx, std::vector<float>& ht) {
+    hx = kind == LossKind::Bce ? random_floats(n, 0.01f, 0.99f, 31) : random_floats(n, -3, 3, 31);
+    ht.assign(n, 0.f);
+    for (int64_t i = 0; i < n; ++i) ht[i] = float(i % 2);
+  };
+  add_case("loss_fwd/" + base, [=](benchmark::State& st, bool validate) {
+    std::vector<float> hx, ht;
+    inputs(hx, ht);
+    DeviceBuffer<float> x(n), t(n), out(1);
+    x.upload(hx);
+    t.upload(ht);
+    const float* tp = has_t ? t.ptr : nullptr;
+    if (validate) {
+      nn::loss_fwd_cuda(kind, x.ptr, tp, n, scale, false, out.ptr, stream());
+      double s = 0, sabs = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        double v = nn::loss_value<double>(kind, hx[i], ht[i]);
+        s += v;
+        sabs += std::fabs(v);
+      }
+      if (fail(st, compare(out.download(), {s * scale}, 1e-5 * sabs * scale + 1e-7, 1e-5, "loss"))) return;
+    }
+    double tm = time_loop(st, [&] { nn::loss_fwd_cuda(kind, x.ptr, tp, n, scale, false, out.ptr, stream()); });
+    report_memory(st, tm, (has_t ? 8.0 : 4.0) * n);
+  });
+  add_case("loss_bwd/" + base, [=](benchmark::State& st, bool validate) {
+    std::vector<float> hx, ht;
+    inputs(hx, ht);
+    auto hdx = random_floats(n, -1, 1, 32);
+    DeviceBuffer<float> x(n), t(n), gout(1), dx(n);
+    x.upload(hx);
+    t.upload(ht);
+    gout.upload({1.5f});
+    dx.upload(hdx);
+    const float* tp = has_t ? t.ptr : nullptr;
+    if (validate) {
+      nn::loss_bwd_cuda(kind, x.ptr, tp, gout.ptr, dx.ptr, n, scale, stream());
+      std::vector<double> want(n);
+      for (int64_t i = 0; i < n; ++i) want[i] = hdx[i] + 1.5 * scale * nn::loss_derivative<float>(kind, hx[i], ht[i]);
+      if (fail(st, compare(dx.download(), want, 1e-6, 1e-5, "dx"))) return;
+    }
+    double tm = time_loop(st, [&] { nn::loss_bwd_cuda(kind, x.ptr, tp, gout.ptr, dx.ptr, n, scale, stream()); });
+    report_memory(st, tm, (has_t ? 16.0 : 12.0) * n);
+  });
+}
+
+// ------------------------------------------------------------------ Adam over a parameter arena
+void adam_case(const std::string& tag, int64_t n) {
+  add_case("adam_step/" + tag + "/n=" + std::to_string(n), [=](benchmark::State& st, bool validate) {
+    auto hp = random_floats(n, -1, 1, 41), hg = random_floats(n, -1, 1, 42), hm = random_floats(n, -0.1, 0.1, 43),
+         hv = random_floats(n, 0, 0.01, 44);
+    DeviceBuffer<float> p(n), g(n), m(n), v(n);
+    p.upload(hp);
+    g.upload(hg);
+    m.upload(hm);
+    v.upload(hv);
+    const int t = 10;
+    nn::AdamScalars sc{0.5, 0.999, 1e-8, 2e-4 / (1 - std::pow(0.5, t)), std::sqrt(1 - std::pow(0.999, t))};
+    if (validate) {
+      nn::adam_step_cuda(p.ptr, g.ptr, m.ptr, v.ptr, n, sc, stream());
+      std::vector<double> want(n);
+      for (int64_t i = 0; i < n; ++i) {
+        float pp = hp[i], mm = hm[i], vv = hv[i];
+        nn::adam_update<float>(pp, hg[i], mm, vv, sc);
+        want[i] = pp;
+      }
+      if (fail(st, compare(p.download(), want, 1e-7, 1e-6, "param"))) return;
+    }
+    double tm = time_loop(st, [&] { nn::adam_step_cuda(p.ptr, g.ptr, m.ptr, v.ptr, n, sc, stream()); });
+    report_memory(st, tm, 28.0 * n);  // p, m, v read + written; g read
+  });
+}
+
+// ------------------------------------------------------------------ the data batch (gather + scale)
+void gather_case(const std::string& tag, int64_t images, int64_t batch) {
+  const int64_t elems = 3072;
+  add_case("gather_scale/" + tag + "/batch=" + std::to_string(batch), [=](benchmark::State& st, bool validate) {
+    std::vector<uint8_t> hi = random_bytes(size_t(images * elems), 51);
+    std::mt19937 gen(51);
+    std::vector<int32_t> order(images);
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), gen);
+    DeviceBuffer<uint8_t> img(hi.size());
+    DeviceBuffer<int32_t> ord(images);
+    DeviceBuffer<float> out(batch * elems);
+    img.upload(hi);
+    ord.upload(order);
+    const int64_t first = batch;  // the second batch of the epoch
+    if (validate) {
+      nn::gather_scale_cuda(img.ptr, ord.ptr, first, batch, elems, out.ptr, stream());
+      std::vector<double> want(batch * elems);
+      for (int64_t b = 0; b < batch; ++b)
+        for (int64_t j = 0; j < elems; ++j)
+          want[b * elems + j] = nn::pixel_to_unit_range(hi[int64_t(order[first + b]) * elems + j]);
+      if (fail(st, compare(out.download(), want, 0, 0, "out"))) return;
+    }
+    double tm = time_loop(st, [&] { nn::gather_scale_cuda(img.ptr, ord.ptr, first, batch, elems, out.ptr, stream()); });
+    report_memory(st, tm, 5.0 * batch * elems);  // one byte read, one float written per element
+  });
+}
+
+// ------------------------------------------------------------------ utility kernels (big size only)
+void utility_cases(int64_t n) {
+  const std::string sz = "/big/n=" + std::to_string(n);
+  add_case("axpy" + sz, [=](benchmark::State& st, bool validate) {
+    auto hx = random_floats(n, -1, 1, 61), hy = random_floats(n, -1, 1, 62);
+    DeviceBuffer<float> x(n), y(n);
+    x.upload(hx);
+    y.upload(hy);
+    if (validate) {
+      nn::axpy_cuda(0.5f, x.ptr, y.ptr, n, stream());
+      std::vector<double> want(n);
+      for (int64_t i = 0; i < n; ++i) want[i] = hy[i] + 0.5 * hx[i];
+      if (fail(st, compare(y.download(), want, 1e-6, 1e-6, "y"))) return;
+    }
+    double tm = time_loop(st, [&] { nn::axpy_cuda(0.5f, x.ptr, y.ptr, n, stream()); });
+    report_memory(st, tm, 12.0 * n);
+  });
+  add_case("fill" + sz, [=](benchmark::State& st, bool validate) {
+    DeviceBuffer<float> y(n);
+    if (validate) {
+      nn::fill_cuda(y.ptr, n, 0.25f, stream());
+      if (fail(st, compare(y.download(), std::vector<double>(n, 0.25), 0, 0, "y"))) return;
+    }
+    double tm = time_loop(st, [&] { nn::fill_cuda(y.ptr, n, 0.25f, stream()); });
+    report_memory(st, tm, 4.0 * n);
+  });
+  add_case("normal_fill" + sz, [=](benchmark::State& st, bool validate) {
+    DeviceBuffer<float> y(n);
+    if (validate) {
+      nn::normal_fill_cuda(y.ptr, n, 99, 5, 0.f, 0.02f, stream());
+      std::vector<double> want(n);
+      for (int64_t i = 0; i < n; ++i) want[i] = std::fma(nn::rng_normal(99, 5, i), 0.02f, 0.f);
+      if (fail(st, compare(y.download(), want, 1e-7, 1e-6, "y"))) return;
+    }
+    double tm = time_loop(st, [&] { nn::normal_fill_cuda(y.ptr, n, 99, 5, 0.f, 0.02f, stream()); });
+    report_memory(st, tm, 4.0 * n);
+  });
+  add_case("sum" + sz, [=](benchmark::State& st, bool validate) {
+    auto hx = random_floats(n, 0, 1, 63);
+    DeviceBuffer<float> x(n), out(1);
+    x.upload(hx);
+    if (validate) {
+      nn::sum_cuda(x.ptr, n, 1.f, out.ptr, stream());
+      double s = 0;
+      for (float v : hx) s += v;
+      if (fail(st, compare(out.download(), {s}, 0, 1e-5, "sum"))) return;
+    }
+    double tm = time_loop(st, [&] { nn::sum_cuda(x.ptr, n, 1.f, out.ptr, stream()); });
+    report_memory(st, tm, 4.0 * n);
+  });
+}
+
+// ------------------------------------------------------------------ per-channel bias (keras D's convolutions)
+void bias_cases(const std::string& tag, int N, int C, int HW) {
+  const int64_t n = int64_t(N) * C * HW;
+  const std::string base = tag + "/N=" + std::to_string(N) + ",C=" + std::to_string(C) + ",HW=" + std::to_string(HW);
+  add_case("bias_add/" + base, [=](benchmark::State& st, bool validate) {
+    auto hy = random_floats(n, -1, 1, 64), hb = random_floats(C, -1, 1, 65);
+    DeviceBuffer<float> y(n), b(C);
+    y.upload(hy);
+    b.upload(hb);
+    if (validate) {
+      nn::bias_add_cuda(y.ptr, b.ptr, N, C, HW, stream());
+      std::vector<double> want(n);
+      for (int64_t i = 0; i < n; ++i) want[i] = hy[i] + hb[(i / HW) % C];
+      if (fail(st, compare(y.download(), want, 1e-6, 1e-6, "y"))) return;
+    }
+    double tm = time_loop(st, [&] { nn::bias_add_cuda(y.ptr, b.ptr, N, C, HW, stream()); });
+    report_memory(st, tm, 8.0 * n);
+  });
+  add_case("bias_grad/" + base, [=](benchmark::State& st, bool validate) {
+    auto hdy = random_floats(n, -1, 1, 66);
+    DeviceBuffer<float> dy(n), db(C);
+    dy.upload(hdy);
+    db.upload(std::vector<float>(C, 0.f));
+    if (validate) {
+      nn::bias_grad_cuda(dy.ptr, db.ptr, N, C, HW, stream());
+      std::vector<double> want(C, 0);
+      for (int64_t i = 0; i < n; ++i) want[(i / HW) % C] += hdy[i];
+      if (fail(st, compare(db.download(), want, 1e-5 * N * HW, 1e-4, "dbias"))) return;
+    }
+    double tm = time_loop(st, [&] { nn::bias_grad_cuda(dy.ptr, db.ptr, N, C, HW, stream()); });
+    report_memory(st, tm, 4.0 * n);
+  });
+}
+
+// ------------------------------------------------------------------ the models' shapes
+void register_all() {
+  // dcgan preset: batch 64, width 128 (models.h), nz 100, LeakyReLU 0.2, BCE on probabilities.
+  {
+    const int B = 64, w = 128, nz = 100;
+    const std::string p = "dcgan";
+    const float s = 0.2f;
+    bn_cases(p + ":G.bn0", B, 4 * w, 16);
+    bn_cases(p + ":G.bn1", B, 2 * w, 64);
+    bn_cases(p + ":G.bn2", B, w, 256);
+    bn_cases(p + ":D.bn1", B, 2 * w, 64);
+    bn_cases(p + ":D.bn2", B, 4 * w, 16);
+    act_cases(p + ":G.act0", ActKind::Relu, int64_t(B) * 4 * w * 16, s);
+    act_cases(p + ":G.act1", ActKind::Relu, int64_t(B) * 2 * w * 64, s);
+    act_cases(p + ":G.act2", ActKind::Relu, int64_t(B) * w * 256, s);
+    act_cases(p + ":G.out", ActKind::Tanh, int64_t(B) * 3 * 1024, s);
+    act_cases(p + ":D.act0", ActKind::LeakyRelu, int64_t(B) * w * 256, s);
+    act_cases(p + ":D.act1", ActKind::LeakyRelu, int64_t(B) * 2 * w * 64, s);
+    act_cases(p + ":D.act2", ActKind::LeakyRelu, int64_t(B) * 4 * w * 16, s);
+    act_cases(p + ":D.out", ActKind::Sigmoid, B, s);
+    loss_cases(p + ":D", LossKind::Bce, B);
+    // Parameters (all bias-free convolutions, batchnorm gamma and beta).
+    const int64_t g_params = int64_t(nz) * 4 * w * 16 + int64_t(4 * w) * 2 * w * 16 + int64_t(2 * w) * w * 16 +
+                             int64_t(w) * 3 * 16 + 2 * (4 * w + 2 * w + w);
+    const int64_t d_params = int64_t(3) * w * 16 + int64_t(w) * 2 * w * 16 + int64_t(2 * w) * 4 * w * 16 +
+                             int64_t(4 * w) * 16 + 2 * (2 * w + 4 * w);
+    adam_case(p + ":G", g_params);
+    adam_case(p + ":D", d_params);
+    gather_case(p, 50000, B);
+  }
+  // keras preset: batch 256, width 256, nz 100, LeakyReLU 0.3, dropout 0.3, hinge loss.
+  {
+    const int B = 256, w = 256, nz = 100;
+    const std::string p = "keras";
+    const float s = 0.3f;
+    bn_cases(p + ":G.bn1d", B, 64 * w, 1);
+    bn_cases(p + ":G.bn1", B, w / 2, 64);
+    bn_cases(p + ":G.bn2", B, w / 4, 256);
+    act_cases(p + ":G.act0", ActKind::LeakyRelu, int64_t(B) * 64 * w, s);
+    act_cases(p + ":G.act1", ActKind::LeakyRelu, int64_t(B) * (w / 2) * 64, s);
+    act_cases(p + ":G.act2", ActKind::LeakyRelu, int64_t(B) * (w / 4) * 256, s);
+    act_cases(p + ":G.out", ActKind::Tanh, int64_t(B) * 3 * 1024, s);
+    act_cases(p + ":D.act0", ActKind::LeakyRelu, int64_t(B) * (w / 4) * 256, s);
+    act_cases(p + ":D.act1", ActKind::LeakyRelu, int64_t(B) * (w / 2) * 64, s);
+    bias_cases(p + ":D.conv0", B, w / 4, 256);
+    bias_cases(p + ":D.conv1", B, w / 2, 64);
+    dropout_cases(p + ":D.drop0", int64_t(B) * (w / 4) * 256, 0.3);
+    dropout_cases(p + ":D.drop1", int64_t(B) * (w / 2) * 64, 0.3);
+    loss_cases(p + ":D.real", LossKind::HingeReal, B);
+    loss_cases(p + ":D.fake", LossKind::HingeFake, B);
+    loss_cases(p + ":G", LossKind::Neg, B);
+    const int64_t g_params = int64_t(nz) * 64 * w + 2 * 64 * w + int64_t(w) * (w / 2) * 25 + 2 * (w / 2) +
+                             int64_t(w / 2) * (w / 4) * 25 + 2 * (w / 4) + int64_t(w / 4) * 3 * 25;
+    const int64_t d_params = int64_t(3) * (w / 4) * 25 + (w / 4) + int64_t(w / 4) * (w / 2) * 25 + (w / 2) +
+                             int64_t(w / 2) * 64 + 1;
+    adam_case(p + ":G", g_params);
+    adam_case(p + ":D", d_params);
+    gather_case(p, 50000, B);
+  }
+  // A size that fills the GPU: every kernel family once at 64 Mi elements.
+  for (ActKind k : {ActKind::Relu, ActKind::LeakyRelu, ActKind::Tanh, ActKind::Sigmoid}) act_cases("big", k, kBig, 0.2f);
+  bn_cases("big", 256, 256, int(kBig / (256 * 256)));
+  dropout_cases("big", kBig, 0.3);
+  loss_cases("big", LossKind::BceLogits, kBig);
+  adam_case("big", kBig);
+  gather_case("big", 50000, 16384);
+  utility_cases(kBig);
+  bias_cases("big", 256, 256, int(kBig / (256 * 256)));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return bench::bench_main(argc, argv, "bench_kernels", register_all); }
