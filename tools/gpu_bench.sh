@@ -29,6 +29,8 @@
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "$0")/common.sh"
+# shellcheck source=SCRIPTDIR/gpu_env.sh
+source "$(dirname "$0")/gpu_env.sh"
 
 update_readme=0
 if [[ "${1:-}" == "--update-readme" ]]; then update_readme=1; shift; fi
@@ -45,96 +47,19 @@ if [[ -d "$NN_DEPS_DIR" ]]; then NN_DEPS_DIR="$(cd "$NN_DEPS_DIR" && pwd)"; fi
 failed=0
 
 # ------------------------------------------------------------------ the GPU and the toolkit
-gpu="none"; has_gpu=0
-if command -v nvidia-smi >/dev/null 2>&1 &&
-   gpu_line="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n1)" &&
-   [[ -n "$gpu_line" ]]; then
-  gpu="${gpu_line/, /, driver }"; has_gpu=1
-fi
-cuda_home="${CUDA_HOME:-${CUDA_PATH:-/usr/local/cuda}}"
-if ! command -v nvcc >/dev/null 2>&1 && [[ -x "$cuda_home/bin/nvcc" ]]; then export PATH="$cuda_home/bin:$PATH"; fi
-toolkit=none
-if command -v nvcc >/dev/null 2>&1; then
-  cuda_home="$(cd "$(dirname "$(command -v nvcc)")/.." && pwd)"
-  toolkit="nvcc $(nvcc --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')"
-fi
+nn_gpu_detect
 nn_log "GPU: $gpu; toolkit: $toolkit"
 
-# ------------------------------------------------------------------ cuDNN / cuBLAS from the wheels (as gpu_check.sh)
-wheel_probe='
-import glob, importlib.util, os
-try:
-    spec = importlib.util.find_spec("nvidia")
-except Exception:
-    spec = None
-roots = list(spec.submodule_search_locations or []) if spec else []
-def first(pattern):
-    for root in roots:
-        for hit in sorted(glob.glob(os.path.join(root, pattern), recursive=True)):
-            return hit
-    return ""
-for name, header, lib in (("cudnn", "cudnn.h", "libcudnn.so*"), ("cublas", "cublas_v2.h", "libcublas.so*")):
-    h, l = first("**/include/" + header), first("**/lib/" + lib)
-    if h and l:
-        print(name, os.path.dirname(os.path.dirname(h)), os.path.dirname(l))
-'
-wheel_info=""
-for py in ${PYTHON:-} python3 /opt/torch/.venv/bin/python3; do
-  if command -v "$py" >/dev/null 2>&1 && wheel_info="$("$py" -c "$wheel_probe" 2>/dev/null)" && [[ -n "$wheel_info" ]]; then
-    break
-  fi
-done
-wheel() { awk -v n="$1" -v f="$2" '$1 == n {print $f}' <<<"$wheel_info"; }
-prepend_lib() { export LD_LIBRARY_PATH="$1${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; }
-if [[ "$toolkit" != none && -d "$cuda_home/lib64" ]]; then prepend_lib "$cuda_home/lib64"; fi
-
+# ------------------------------------------------------------------ cuDNN, cuBLAS, Google Benchmark (as gpu_check.sh)
 cmake_args=(-DCMAKE_BUILD_TYPE=Release -DNN_DEPS_DIR="$NN_DEPS_DIR" -DCMAKE_CUDA_ARCHITECTURES="$archs")
 if [[ -f "$NN_DEPS_DIR/usr/src/googletest/CMakeLists.txt" ]]; then
   cmake_args+=(-DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON)   # the same options as gpu_check.sh
 elif ! compgen -G "/usr/lib/*/cmake/GTest/GTestConfig.cmake" >/dev/null && ! compgen -G "/usr/lib/cmake/GTest/*" >/dev/null; then
   cmake_args+=(-DNN_BUILD_TESTS=OFF)                     # no GoogleTest anywhere: benchmarks only
 fi
-if [[ -z "${CUDNN_ROOT:-}" && -n "$(wheel cudnn 2)" ]]; then CUDNN_ROOT="$(wheel cudnn 2)"; export CUDNN_ROOT; fi
-if [[ -n "${CUDNN_ROOT:-}" ]]; then
-  cmake_args+=(-DCUDNN_ROOT="$CUDNN_ROOT")
-  cudnn_lib="$(compgen -G "$CUDNN_ROOT/lib*/libcudnn.so*" | sort | head -n1 || true)"
-  if [[ -f "$CUDNN_ROOT/include/cudnn.h" && -n "$cudnn_lib" ]]; then
-    cmake_args+=(-DCUDNN_INCLUDE_DIR="$CUDNN_ROOT/include" -DCUDNN_LIBRARY="$cudnn_lib")
-  fi
-  if [[ -d "$CUDNN_ROOT/lib64" ]]; then prepend_lib "$CUDNN_ROOT/lib64"; fi
-  if [[ -d "$CUDNN_ROOT/lib" ]]; then prepend_lib "$CUDNN_ROOT/lib"; fi
-fi
-if [[ "$toolkit" != none ]] && ! compgen -G "$cuda_home/lib*/libcublas.so*" >/dev/null &&
-   ! compgen -G "$cuda_home/targets/*/lib/libcublas.so*" >/dev/null && [[ -n "$(wheel cublas 2)" ]]; then
-  cublas_root="$(wheel cublas 2)"; cublas_lib="$(wheel cublas 3)"
-  cmake_args+=(-DCUDA_cublas_LIBRARY="$(compgen -G "$cublas_lib/libcublas.so*" | head -n1)"
-               -DCUDA_cublasLt_LIBRARY="$(compgen -G "$cublas_lib/libcublasLt.so*" | head -n1)")
-  export CXXFLAGS="${CXXFLAGS:-} -isystem $cublas_root/include"
-  export CUDAFLAGS="${CUDAFLAGS:-} -isystem $cublas_root/include"
-  prepend_lib "$cublas_lib"
-fi
-
-# ------------------------------------------------------------------ Google Benchmark from .deps (as gpu_check.sh)
-bench_prefix="$build_dir/deps-benchmark"
-prefix_path="$NN_DEPS_DIR/usr"
-if [[ -f "$bench_prefix/.done" ]]; then
-  prefix_path="$bench_prefix;$prefix_path"
-elif [[ -f "$NN_DEPS_DIR/usr/src/benchmark/CMakeLists.txt" ]]; then
-  nn_log "building Google Benchmark from $NN_DEPS_DIR/usr/src/benchmark"
-  generator=(); command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
-  if { cmake -S "$NN_DEPS_DIR/usr/src/benchmark" -B "$build_dir/deps-benchmark-build" "${generator[@]}" \
-         -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$bench_prefix" -DGIT_VERSION=0.0.0 \
-         -DBENCHMARK_ENABLE_TESTING=OFF -DBENCHMARK_ENABLE_GTEST_TESTS=OFF \
-         -DBENCHMARK_ENABLE_WERROR=OFF -DBENCHMARK_INSTALL_DOCS=OFF &&
-       cmake --build "$build_dir/deps-benchmark-build" --parallel "$jobs" &&
-       cmake --install "$build_dir/deps-benchmark-build"; } >"$out_dir/benchmark-build.log" 2>&1; then
-    touch "$bench_prefix/.done"
-    prefix_path="$bench_prefix;$prefix_path"
-  else
-    nn_log "warning: Google Benchmark did not build (see $out_dir/benchmark-build.log)"
-  fi
-fi
-cmake_args+=(-DCMAKE_PREFIX_PATH="$prefix_path")
+# tools/gpu_env.sh; lenient: a toolkit without cuBLAS and no wheel with it is left to the build.
+nn_gpu_libs lenient
+nn_gpu_benchmark "$build_dir" "$out_dir" "$jobs"
 
 # ------------------------------------------------------------------ build
 nn_log "building the benchmarks into $build_dir (log: $out_dir/build.log)"

@@ -27,6 +27,8 @@
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "$0")/common.sh"
+# shellcheck source=SCRIPTDIR/gpu_env.sh
+source "$(dirname "$0")/gpu_env.sh"
 
 build_dir="${BUILD_DIR:-build-gpu}"
 mkdir -p "$build_dir"
@@ -67,115 +69,22 @@ summary() {
 trap 'summary $?' EXIT
 
 # ------------------------------------------------------------------ the GPU and the toolkit
-if command -v nvidia-smi >/dev/null 2>&1 &&
-   gpu_line="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n1)" &&
-   [[ -n "$gpu_line" ]]; then
-  gpu="${gpu_line/, /, driver }"; has_gpu=1
-fi
-cuda_home="${CUDA_HOME:-${CUDA_PATH:-/usr/local/cuda}}"
-if ! command -v nvcc >/dev/null 2>&1 && [[ -x "$cuda_home/bin/nvcc" ]]; then
-  export PATH="$cuda_home/bin:$PATH"
-fi
-if command -v nvcc >/dev/null 2>&1; then
-  cuda_home="$(cd "$(dirname "$(command -v nvcc)")/.." && pwd)"
-  toolkit="nvcc $(nvcc --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')"
-elif [[ $has_gpu -eq 1 ]]; then
-  nn_die "a GPU is present but nvcc is not (set CUDA_HOME to the CUDA toolkit)"
-else
+nn_gpu_detect
+if [[ "$toolkit" == none ]]; then
+  [[ $has_gpu -eq 1 ]] && nn_die "a GPU is present but nvcc is not (set CUDA_HOME to the CUDA toolkit)"
   nn_log "no nvcc: building the CPU-only engine"
 fi
 
 [[ -f "$NN_DEPS_DIR/usr/src/googletest/CMakeLists.txt" ]] ||
   nn_die "$NN_DEPS_DIR has no GoogleTest sources: run tools/fetch_gpu_deps.sh on a Debian machine and carry .deps along"
 
-# ------------------------------------------------------------------ cuDNN and cuBLAS wheels
-# PyTorch's pip wheels put cuDNN (and maybe cuBLAS) under site-packages/nvidia/...; `nvidia`
-# is a namespace package, so search its folders rather than trusting a module's __file__.
-wheel_probe='
-import glob, importlib.util, os
-try:
-    spec = importlib.util.find_spec("nvidia")
-except Exception:
-    spec = None
-roots = list(spec.submodule_search_locations or []) if spec else []
-def first(pattern):
-    for root in roots:
-        for hit in sorted(glob.glob(os.path.join(root, pattern), recursive=True)):
-            return hit
-    return ""
-for name, header, lib in (("cudnn", "cudnn.h", "libcudnn.so*"), ("cublas", "cublas_v2.h", "libcublas.so*")):
-    h, l = first("**/include/" + header), first("**/lib/" + lib)
-    if h and l:
-        print(name, os.path.dirname(os.path.dirname(h)), os.path.dirname(l))
-'
-wheel_info=""
-for py in ${PYTHON:-} python3 /opt/torch/.venv/bin/python3; do
-  if command -v "$py" >/dev/null 2>&1 && wheel_info="$("$py" -c "$wheel_probe" 2>/dev/null)" && [[ -n "$wheel_info" ]]; then
-    nn_log "nvidia wheels found by $py"
-    break
-  fi
-done
-wheel() { awk -v n="$1" -v f="$2" '$1 == n {print $f}' <<<"$wheel_info"; }
-prepend_lib() { export LD_LIBRARY_PATH="$1${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; }
-
-# The toolkit's own libraries last in the search order (prepended first), so the wheel's cuDNN
-# (and cuBLAS, when taken from a wheel) is the one loaded, matching the headers compiled against.
-if [[ "$toolkit" != none && -d "$cuda_home/lib64" ]]; then prepend_lib "$cuda_home/lib64"; fi
+# ------------------------------------------------------------------ cuDNN, cuBLAS, Google Benchmark
+# tools/gpu_env.sh: cuDNN (and cuBLAS when the toolkit lacks it) from the nvidia wheels; a
+# toolkit without cuBLAS and no wheel with it is an error here. Google Benchmark from .deps.
 cmake_args=(-DNN_DEPS_DIR="$NN_DEPS_DIR" -DCMAKE_CUDA_ARCHITECTURES="$archs"
             -DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON)
-if [[ -z "${CUDNN_ROOT:-}" && -n "$(wheel cudnn 2)" ]]; then
-  CUDNN_ROOT="$(wheel cudnn 2)"
-  export CUDNN_ROOT
-fi
-if [[ -n "${CUDNN_ROOT:-}" ]]; then
-  cmake_args+=(-DCUDNN_ROOT="$CUDNN_ROOT")
-  # Name the header and library outright: CMake's find_library tries each name in every folder
-  # before the next name, so a toolkit's libcudnn.so would win over the wheel's libcudnn.so.9
-  # and pair the wheel's headers with another cuDNN.
-  cudnn_lib="$(compgen -G "$CUDNN_ROOT/lib*/libcudnn.so*" | sort | head -n1 || true)"
-  if [[ -f "$CUDNN_ROOT/include/cudnn.h" && -n "$cudnn_lib" ]]; then
-    cmake_args+=(-DCUDNN_INCLUDE_DIR="$CUDNN_ROOT/include" -DCUDNN_LIBRARY="$cudnn_lib")
-  fi
-  if [[ -d "$CUDNN_ROOT/lib64" ]]; then prepend_lib "$CUDNN_ROOT/lib64"; fi
-  if [[ -d "$CUDNN_ROOT/lib" ]]; then prepend_lib "$CUDNN_ROOT/lib"; fi
-fi
-# cuBLAS normally comes with the toolkit; only when it does not, take the wheel's.
-if [[ "$toolkit" != none ]] && ! compgen -G "$cuda_home/lib*/libcublas.so*" >/dev/null &&
-   ! compgen -G "$cuda_home/targets/*/lib/libcublas.so*" >/dev/null; then
-  cublas_root="$(wheel cublas 2)"; cublas_lib="$(wheel cublas 3)"
-  [[ -n "$cublas_root" ]] || nn_die "the toolkit has no cuBLAS and no nvidia cuBLAS wheel was found"
-  nn_log "cuBLAS from the wheel: $cublas_lib"
-  lib="$(compgen -G "$cublas_lib/libcublas.so*" | head -n1)"
-  lib_lt="$(compgen -G "$cublas_lib/libcublasLt.so*" | head -n1)"
-  cmake_args+=(-DCUDA_cublas_LIBRARY="$lib" -DCUDA_cublasLt_LIBRARY="$lib_lt")
-  export CXXFLAGS="${CXXFLAGS:-} -isystem $cublas_root/include"
-  export CUDAFLAGS="${CUDAFLAGS:-} -isystem $cublas_root/include"
-  prepend_lib "$cublas_lib"
-fi
-
-# ------------------------------------------------------------------ Google Benchmark
-# Built from .deps' sources into the build folder, once; the engine's CMake then finds it with
-# find_package(benchmark). Benchmarks are optional here, so a failure only warns.
-bench_prefix="$build_dir/deps-benchmark"
-prefix_path="$NN_DEPS_DIR/usr"
-if [[ -f "$bench_prefix/.done" ]]; then
-  prefix_path="$bench_prefix;$prefix_path"
-elif [[ -f "$NN_DEPS_DIR/usr/src/benchmark/CMakeLists.txt" ]]; then
-  nn_log "building Google Benchmark from $NN_DEPS_DIR/usr/src/benchmark"
-  generator=(); command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
-  if { cmake -S "$NN_DEPS_DIR/usr/src/benchmark" -B "$build_dir/deps-benchmark-build" "${generator[@]}" \
-         -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$bench_prefix" -DGIT_VERSION=0.0.0 \
-         -DBENCHMARK_ENABLE_TESTING=OFF -DBENCHMARK_ENABLE_GTEST_TESTS=OFF \
-         -DBENCHMARK_ENABLE_WERROR=OFF -DBENCHMARK_INSTALL_DOCS=OFF &&
-       cmake --build "$build_dir/deps-benchmark-build" --parallel "$jobs" &&
-       cmake --install "$build_dir/deps-benchmark-build"; } >"$out_dir/benchmark-build.log" 2>&1; then
-    touch "$bench_prefix/.done"
-    prefix_path="$bench_prefix;$prefix_path"
-  else
-    nn_log "warning: Google Benchmark did not build (see $out_dir/benchmark-build.log); benchmarks may be skipped"
-  fi
-fi
-cmake_args+=(-DCMAKE_PREFIX_PATH="$prefix_path")
+nn_gpu_libs strict
+nn_gpu_benchmark "$build_dir" "$out_dir" "$jobs"
 
 # ------------------------------------------------------------------ build
 nn_log "building into $build_dir (log: $out_dir/build.log)"
