@@ -33,16 +33,6 @@ __device__ __forceinline__ int64_t bn_offset(int64_t i, int c, int C, int HW) {
   return (n * C + c) * HW + hw;
 }
 
-// Block-wide sum that every thread receives. block_sum only promises the total in thread 0, so
-// it goes through `*total` (a __shared__ variable, a different one per call) and a barrier. The
-// barrier also means every thread has finished with `scratch`, so the next call may reuse it.
-__device__ float block_sum_broadcast(float v, float* scratch, float* total) {
-  const float s = block_sum(v, scratch);
-  if (threadIdx.x == 0) *total = s;
-  __syncthreads();
-  return *total;
-}
-
 // grid (C), block (kThreads). x, y: (N, C, HW); gamma, beta: (C) or null; save_*: (C);
 // running_*: (C) or null.
 __global__ void batchnorm_fwd_train_kernel(const float* __restrict__ x, const float* __restrict__ gamma,
@@ -51,7 +41,6 @@ __global__ void batchnorm_fwd_train_kernel(const float* __restrict__ x, const fl
                                            float* __restrict__ running_mean, float* __restrict__ running_var, int N,
                                            int C, int HW, float momentum, float eps) {
   __shared__ float scratch[kThreads];
-  __shared__ float total_sum, total_sqdev;
   const int c = blockIdx.x;
   const int64_t M = static_cast<int64_t>(N) * HW;
   const float Mf = static_cast<float>(M);
@@ -59,7 +48,7 @@ __global__ void batchnorm_fwd_train_kernel(const float* __restrict__ x, const fl
   // Pass 1: the mean.
   float acc = 0.0f;
   for (int64_t i = threadIdx.x; i < M; i += blockDim.x) acc += x[bn_offset(i, c, C, HW)];
-  const float mean = block_sum_broadcast(acc, scratch, &total_sum) / Mf;
+  const float mean = block_sum(acc, scratch) / Mf;
 
   // Pass 2: the biased variance as the mean of squared deviations. Two passes instead of
   // E[x^2] - E[x]^2, which cancels catastrophically in float when |mean| >> std.
@@ -68,7 +57,7 @@ __global__ void batchnorm_fwd_train_kernel(const float* __restrict__ x, const fl
     const float d = x[bn_offset(i, c, C, HW)] - mean;
     acc += d * d;
   }
-  const float var = block_sum_broadcast(acc, scratch, &total_sqdev) / Mf;
+  const float var = block_sum(acc, scratch) / Mf;
   const float invstd = bn_invstd(var, eps);
 
   if (threadIdx.x == 0) {
@@ -117,7 +106,6 @@ __global__ void batchnorm_bwd_kernel(const float* __restrict__ x, const float* _
                                      float* __restrict__ dgamma, float* __restrict__ dbeta, int N, int C, int HW,
                                      bool training) {
   __shared__ float scratch[kThreads];
-  __shared__ float total_dy, total_dy_xhat;
   const int c = blockIdx.x;
   const int64_t M = static_cast<int64_t>(N) * HW;
   const float Mf = static_cast<float>(M);
@@ -136,8 +124,8 @@ __global__ void batchnorm_bwd_kernel(const float* __restrict__ x, const float* _
       acc_dy += g;
       acc_dy_xhat += g * bn_xhat(x[j], mean, invstd);
     }
-    sum_dy = block_sum_broadcast(acc_dy, scratch, &total_dy);
-    sum_dy_xhat = block_sum_broadcast(acc_dy_xhat, scratch, &total_dy_xhat);
+    sum_dy = block_sum(acc_dy, scratch);
+    sum_dy_xhat = block_sum(acc_dy_xhat, scratch);
   }
   if (threadIdx.x == 0) {
     if (dgamma != nullptr) dgamma[c] += sum_dy_xhat;

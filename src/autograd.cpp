@@ -126,8 +126,7 @@ void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
     if (t->grad) {
       NoGradGuard no_grad;  // backward closures compute with plain ops; never record them
       Tensor grad_out(t->grad);
-      std::string scope_name = std::string(node->name) + " backward";
-      OpScope scope(scope_name.c_str(), {&grad_out});
+      OpScope scope(node->name, {&grad_out}, " backward");
       node->backward(grad_out);
     }
     // Release: an intermediate's gradient (always: each sweep starts from zero) and, unless the

@@ -345,8 +345,8 @@ namespace {
 thread_local const OpScope* g_innermost_scope = nullptr;
 }
 
-OpScope::OpScope(const char* name, std::initializer_list<const Tensor*> tensors)
-    : name_(name), outer_(g_innermost_scope) {
+OpScope::OpScope(const char* name, std::initializer_list<const Tensor*> tensors, const char* suffix)
+    : name_(name), suffix_(suffix), outer_(g_innermost_scope) {
   for (const Tensor* t : tensors)
     if (count_ < kMaxTensors) tensors_[count_++] = t;
   g_innermost_scope = this;
@@ -355,7 +355,7 @@ OpScope::OpScope(const char* name, std::initializer_list<const Tensor*> tensors)
 OpScope::~OpScope() { g_innermost_scope = outer_; }
 
 std::string OpScope::describe() const {
-  std::string s = str_cat(" (in ", name_);
+  std::string s = str_cat(" (in ", name_, suffix_);
   bool first = true;
   for (int i = 0; i < count_; ++i) {
     if (!tensors_[i]->defined()) continue;

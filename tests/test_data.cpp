@@ -27,20 +27,8 @@ using data::BatchSampler;
 using data::Cifar100;
 using data::Split;
 
-const std::string kDataDir = NN_SOURCE_DIR "/data/cifar-100-binary";
+const std::string kDataDir = cifar100_dir();
 constexpr int64_t kRecord = 3074, kImage = 3072;
-
-bool dataset_present() {
-  return std::filesystem::is_regular_file(kDataDir + "/train.bin") &&
-         std::filesystem::is_regular_file(kDataDir + "/test.bin");
-}
-
-#define NN_SKIP_WITHOUT_CIFAR()                                                                     \
-  do {                                                                                              \
-    if (!dataset_present())                                                                         \
-      GTEST_SKIP() << "CIFAR-100 is not in " << kDataDir                                            \
-                   << ": run tools/fetch_cifar100.sh (CIFAR100_ARCHIVE=<archive> to use a local copy)"; \
-  } while (0)
 
 // Each split is read once per test process (the train file is 150 MB).
 const Cifar100& cached(Split split) {
@@ -64,13 +52,6 @@ std::vector<uint8_t> raw_record(Split split, int64_t r) {
 // (Rounding the double quotient to float equals the correctly rounded float quotient: double has
 // more than 2*24+2 bits, so the double rounding is innocuous.)
 float reference_pixel(uint8_t b) { return static_cast<float>((b - 127.5) / 127.5); }
-
-std::filesystem::path fresh_temp_dir(const std::string& name) {
-  std::filesystem::path dir = std::filesystem::temp_directory_path() / (name + "_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
 
 // Copies the first `bytes` bytes of `from` into `to`, then applies `edit` to the copy's bytes.
 void write_copy(const std::string& from, const std::filesystem::path& to, int64_t bytes,
@@ -147,27 +128,28 @@ TEST(Cifar100, LabelsAreInRangeAndBalanced) {
 }
 
 TEST(Cifar100, MissingDirectoryNamesTheFetchScript) {
-  const std::filesystem::path dir = fresh_temp_dir("nn_cifar_missing");
+  const TempDir tmp("nn_cifar_missing");
+  const std::filesystem::path& dir = tmp.path();
   expect_error_containing([&] { data::load_cifar100(dir.string(), Split::Train); },
                           {"CIFAR-100 not found", (dir / "train.bin").string(), "tools/fetch_cifar100.sh",
                            "CIFAR100_ARCHIVE"});
   expect_error_containing([&] { data::load_cifar100((dir / "nope").string(), Split::Test); },
                           {"CIFAR-100 not found", "test.bin", "tools/fetch_cifar100.sh"});
-  std::filesystem::remove_all(dir);
 }
 
 TEST(Cifar100, TruncatedFileIsCorruptOrTruncated) {
   NN_SKIP_WITHOUT_CIFAR();
-  const std::filesystem::path dir = fresh_temp_dir("nn_cifar_truncated");
+  const TempDir tmp("nn_cifar_truncated");
+  const std::filesystem::path& dir = tmp.path();
   write_copy(kDataDir + "/test.bin", dir / "test.bin", 1000 * kRecord + 7);
   expect_error_containing([&] { data::load_cifar100(dir.string(), Split::Test); },
                           {"corrupt or truncated", "3074007 bytes, expected 30740000", "tools/fetch_cifar100.sh"});
-  std::filesystem::remove_all(dir);
 }
 
 TEST(Cifar100, OutOfRangeLabelIsCorrupt) {
   NN_SKIP_WITHOUT_CIFAR();
-  const std::filesystem::path dir = fresh_temp_dir("nn_cifar_badlabel");
+  const TempDir tmp("nn_cifar_badlabel");
+  const std::filesystem::path& dir = tmp.path();
   write_copy(kDataDir + "/test.bin", dir / "test.bin", 10000 * kRecord,
              [](std::vector<char>& bytes) { bytes[17 * kRecord + 1] = 100; });  // fine label of record 17
   expect_error_containing([&] { data::load_cifar100(dir.string(), Split::Test); },
@@ -176,7 +158,6 @@ TEST(Cifar100, OutOfRangeLabelIsCorrupt) {
              [](std::vector<char>& bytes) { bytes[9999 * kRecord] = 20; });  // coarse label of the last
   expect_error_containing([&] { data::load_cifar100(dir.string(), Split::Test); },
                           {"corrupt", "record 9999", "coarse label 20"});
-  std::filesystem::remove_all(dir);
 }
 
 // ------------------------------------------------------------------ scaling

@@ -23,27 +23,8 @@ namespace fs = std::filesystem;
 using train::Config;
 using train::Trainer;
 
-const std::string kDataDir = std::string(NN_SOURCE_DIR) + "/data/cifar-100-binary";
+const std::string kDataDir = cifar100_dir();
 const std::string kGanTrain = std::string(NN_BINARY_DIR) + "/gan_train";
-
-#define SKIP_WITHOUT_DATA()                                                                                  \
-  do {                                                                                                       \
-    if (!fs::exists(kDataDir + "/train.bin"))                                                                \
-      GTEST_SKIP() << "CIFAR-100 not found in " << kDataDir << ": run tools/fetch_cifar100.sh (tools/test.sh " \
-                   << "does it, from $CIFAR100_ARCHIVE when set)";                                           \
-  } while (0)
-
-// A fresh, empty folder under the system temp dir, removed when the test ends.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name) {
-    path = fs::temp_directory_path() / ("gan_train_test_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& f) const { return (path / f).string(); }
-};
 
 Config small_config(const std::string& preset, const std::string& out) {
   Config c = train::preset_defaults(preset);
@@ -80,9 +61,9 @@ std::map<std::string, std::vector<double>> state_of(Trainer& t) {
 }
 
 void trains_and_writes_outputs(const std::string& preset) {
-  SKIP_WITHOUT_DATA();
+  NN_SKIP_WITHOUT_CIFAR();
   TempDir dir(preset + "_smoke");
-  Config c = small_config(preset, dir.path.string());
+  Config c = small_config(preset, dir.path().string());
   c.max_steps = 6;
   Trainer trainer(c, /*quiet=*/true);
   ASSERT_EQ(trainer.run(), train::kExitOk);
@@ -107,9 +88,9 @@ TEST(Trainer, DcganTrainsOnRealDataAndWritesOutputs) { trains_and_writes_outputs
 TEST(Trainer, KerasTrainsOnRealDataAndWritesOutputs) { trains_and_writes_outputs("keras"); }
 
 TEST(Trainer, EpochsWriteSampleGridsAndKeptCheckpoints) {
-  SKIP_WITHOUT_DATA();
+  NN_SKIP_WITHOUT_CIFAR();
   TempDir dir("epochs");
-  Config c = small_config("dcgan", dir.path.string());
+  Config c = small_config("dcgan", dir.path().string());
   c.train_images = 64;  // 4 batches of 16 per epoch
   c.epochs = 2;
   c.checkpoint_every = 1;
@@ -130,9 +111,9 @@ TEST(Trainer, EpochsWriteSampleGridsAndKeptCheckpoints) {
 }
 
 TEST(Trainer, CheckpointLoadsBackToIdenticalTensors) {
-  SKIP_WITHOUT_DATA();
+  NN_SKIP_WITHOUT_CIFAR();
   TempDir dir("roundtrip");
-  Config c = small_config("keras", dir.path.string());
+  Config c = small_config("keras", dir.path().string());
   c.max_steps = 2;
   Trainer a(c, true);
   a.run();
@@ -146,14 +127,14 @@ TEST(Trainer, CheckpointLoadsBackToIdenticalTensors) {
 
 // DESIGN.md / the trainer issue: N steps straight == N/2, checkpoint, resume, N/2 (bitwise, CPU).
 void resume_is_exact(const std::string& preset) {
-  SKIP_WITHOUT_DATA();
+  NN_SKIP_WITHOUT_CIFAR();
   TempDir straight_dir(preset + "_straight"), split_dir(preset + "_split");
-  Config straight = small_config(preset, straight_dir.path.string());
+  Config straight = small_config(preset, straight_dir.path().string());
   straight.max_steps = 6;
   Trainer a(straight, true);
   a.run();
 
-  Config first_half = small_config(preset, split_dir.path.string());
+  Config first_half = small_config(preset, split_dir.path().string());
   first_half.max_steps = 3;
   Trainer(first_half, true).run();
   Config second_half = first_half;
@@ -218,7 +199,7 @@ TEST(GanTrainErrors, MissingDatasetSaysHowToFetch) {
 }
 
 TEST(GanTrainErrors, UnwritableOutputFolder) {
-  SKIP_WITHOUT_DATA();
+  NN_SKIP_WITHOUT_CIFAR();
   TempDir dir("unwritable");
   std::ofstream(dir / "a_file") << "x";  // a folder cannot be made under a regular file (root too)
   RunResult r = run_gan_train(small_flags(dir / "a_file/out") + " --max-steps 1");
@@ -227,7 +208,7 @@ TEST(GanTrainErrors, UnwritableOutputFolder) {
 }
 
 TEST(GanTrainErrors, CorruptTruncatedOrForeignCheckpoint) {
-  SKIP_WITHOUT_DATA();
+  NN_SKIP_WITHOUT_CIFAR();
   TempDir dir("badckpt");
   std::ofstream(dir / "garbage.safetensors") << "this is not a checkpoint";
   RunResult r = run_gan_train(small_flags(dir / "out") + " --max-steps 1 --resume " + (dir / "garbage.safetensors"));
@@ -252,7 +233,7 @@ TEST(GanTrainErrors, CorruptTruncatedOrForeignCheckpoint) {
 }
 
 TEST(GanTrainErrors, DivergedLossStopsAndKeepsTheCheckpoint) {
-  SKIP_WITHOUT_DATA();
+  NN_SKIP_WITHOUT_CIFAR();
   TempDir dir("nan");
   // An absurd learning rate with the (unbounded) hinge loss drives the weights to inf, then NaN.
   RunResult r = run_gan_train(small_flags(dir / "out") + " --loss hinge --lr 1e30 --log-every 1 --max-steps 50");
@@ -262,7 +243,7 @@ TEST(GanTrainErrors, DivergedLossStopsAndKeepsTheCheckpoint) {
 }
 
 void stop_signal_finishes_the_step_and_checkpoints(int sig, int expected_exit) {
-  SKIP_WITHOUT_DATA();
+  NN_SKIP_WITHOUT_CIFAR();
   TempDir dir("signal" + std::to_string(sig));
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
@@ -298,7 +279,7 @@ TEST(GanTrainErrors, SigintFinishesTheStepAndWritesACheckpoint) {
 }
 
 TEST(GanSample, WritesAGridAndAnInterpolationStrip) {
-  SKIP_WITHOUT_DATA();
+  NN_SKIP_WITHOUT_CIFAR();
   TempDir dir("sample");
   RunResult r = run_gan_train(small_flags(dir / "run") + " --max-steps 1");
   ASSERT_EQ(r.exit_code, 0) << r.output;

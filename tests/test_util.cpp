@@ -1,6 +1,8 @@
 // test_util.cpp — gradcheck and CUDA-vs-CPU parity helpers (see test_util.h).
 #include "test_util.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <sstream>
 
@@ -39,6 +41,26 @@ bool all_close(const std::vector<double>& a, const std::vector<double>& b, doubl
     *where = os.str();
   }
   return ok;
+}
+
+TempDir::TempDir(const std::string& name) {
+  static int counter = 0;
+  path_ = std::filesystem::temp_directory_path() /
+          ("nn_test_" + name + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  std::filesystem::remove_all(path_);
+  std::filesystem::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+std::string cifar100_dir() { return std::string(NN_SOURCE_DIR) + "/data/cifar-100-binary"; }
+
+bool cifar100_present() {
+  return std::filesystem::is_regular_file(cifar100_dir() + "/train.bin") &&
+         std::filesystem::is_regular_file(cifar100_dir() + "/test.bin");
 }
 
 std::string error_message(const std::function<void()>& f) {

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 
 #include <functional>
 #include <string>
@@ -45,6 +46,26 @@ struct ParityOptions {
 };
 void cuda_parity(const OpFn& f, const std::vector<Tensor>& inputs, const ParityOptions& opt = {});
 
+// A fresh, empty folder under the system temp dir (unique per process and object), removed with
+// everything in it when the object goes.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& name = "tmp");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  std::string operator/(const std::string& name) const { return file(name); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Where tools/fetch_cifar100.sh puts the real dataset, and whether train.bin and test.bin are there.
+std::string cifar100_dir();
+bool cifar100_present();
+
 // The message of the nn::Error that f throws, or "" when it throws none.
 std::string error_message(const std::function<void()>& f);
 // Runs f, expects an nn::Error, and checks that its message contains every one of `parts`.
@@ -55,6 +76,15 @@ bool all_close(const std::vector<double>& a, const std::vector<double>& b, doubl
                std::string* where);
 
 }  // namespace nn::test
+
+// Tests on the real CIFAR-100 files skip, saying how to get them, when they are absent
+// (tools/test.sh fetches them before ctest, so in CI they are there).
+#define NN_SKIP_WITHOUT_CIFAR()                                                                      \
+  do {                                                                                               \
+    if (!::nn::test::cifar100_present())                                                             \
+      GTEST_SKIP() << "CIFAR-100 is not in " << ::nn::test::cifar100_dir()                          \
+                   << ": run tools/fetch_cifar100.sh (CIFAR100_ARCHIVE=<archive> to use a local copy)"; \
+  } while (0)
 
 #define NN_SKIP_WITHOUT_CUDA()                                                          \
   do {                                                                                  \

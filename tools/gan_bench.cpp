@@ -238,7 +238,6 @@ Result bench_one(const Options& o, const std::string& preset, int64_t batch, con
   if (real) {
     static nn::data::Cifar100 cifar = nn::data::load_cifar100(o.data_dir, nn::data::Split::Train);
     sampler = std::make_unique<nn::data::BatchSampler>(cifar.images, nn::Device::CUDA, batch, c.seed);
-    sampler->set_epoch(0);
     batch_buf = nn::Tensor::empty({batch, 3, 32, 32}, nn::DType::F32, nn::Device::CUDA);
   }
   int64_t next = 0;

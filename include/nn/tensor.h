@@ -149,7 +149,8 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t);
 // The tensors must outlive the scope (they are the op's arguments).
 class OpScope {
  public:
-  OpScope(const char* name, std::initializer_list<const Tensor*> tensors);
+  // `suffix` (e.g. " backward") is appended to the name, so no string is built per call.
+  OpScope(const char* name, std::initializer_list<const Tensor*> tensors, const char* suffix = "");
   ~OpScope();
   OpScope(const OpScope&) = delete;
   OpScope& operator=(const OpScope&) = delete;
@@ -158,6 +159,7 @@ class OpScope {
  private:
   static constexpr int kMaxTensors = 5;
   const char* name_;
+  const char* suffix_;
   const Tensor* tensors_[kMaxTensors] = {};
   int count_ = 0;
   const OpScope* outer_;

@@ -458,7 +458,6 @@ int Trainer::run() {
   const std::string csv = config_.out_dir + "/metrics.csv";
   if (step_ == 0) {
     std::ofstream(csv, std::ios::trunc) << "step,epoch,loss_d,loss_g,d_x,d_g_z1,d_g_z2\n";
-    sampler_->set_epoch(0);
     io::write_image_grid_png(config_.out_dir + "/real_samples.png", sampler_->batch(0).view_at(
                                                                          0, {std::min<int64_t>(64, config_.batch_size), 3, 32, 32}), 8);
   } else {
@@ -475,7 +474,7 @@ int Trainer::run() {
   double images_per_second = 0;
   while (step_ < end_step) {
     const int64_t epoch = step_ / per_epoch, index = step_ % per_epoch;
-    if (index == 0 || sampler_->epoch() != epoch) sampler_->set_epoch(epoch);
+    if (sampler_->epoch() != epoch) sampler_->set_epoch(epoch);  // once per epoch (the sampler starts at 0)
     sampler_->batch_into(index, real_batch_);
     train_step(real_batch_);
     ++window_steps;
