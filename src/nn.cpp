@@ -182,6 +182,13 @@ std::string Activation::describe() const {
   }
 }
 
+Tensor Dropout::forward(const Tensor& x) {
+  if (!mask_source_ || !training_ || p_ == 0.0) return dropout(x, p_, training_, *gen_);
+  Tensor mask = mask_source_(x.shape());
+  NN_CHECK(mask.shape() == x.shape(), "Dropout: the given mask is ", shape_str(mask.shape()), ", the input ",
+           shape_str(x.shape()));
+  return mul(x, mask);
+}
 std::string Dropout::describe() const { return str_cat("Dropout(p=", p_, ")"); }
 
 Tensor Unflatten::forward(const Tensor& x) {
@@ -193,7 +200,10 @@ std::string Unflatten::describe() const { return str_cat("Unflatten(1, ", shape_
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
-  for (auto& layer : layers_) h = layer->forward(h);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    h = layers_[i]->forward(h);
+    if (observer_) observer_(i, h);
+  }
   return h;
 }
 std::string Sequential::describe() const {

@@ -41,7 +41,6 @@
 #include <iomanip>
 #include <iostream>
 #include <memory>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -178,26 +177,6 @@ double fp32_peak_tflops(std::string* how) {
   return double(sms) * lanes * 2.0 * khz * 1e3 / 1e12;
 }
 
-// A CIFAR-format train.bin of random pixels (valid labels) for building a Trainer where the
-// real data is missing; created once per process.
-std::string g_synthetic_dir;
-std::string synthetic_data_dir() {
-  std::string& dir = g_synthetic_dir;
-  if (!dir.empty()) return dir;
-  dir = (fs::temp_directory_path() / ("gan_bench_data_" + std::to_string(::getpid()))).string();
-  fs::create_directories(dir);
-  std::vector<unsigned char> rec(nn::data::kCifarRecordBytes);
-  std::mt19937 gen(5);
-  std::ofstream f(dir + "/train.bin", std::ios::binary);
-  for (int64_t r = 0; r < nn::data::kCifarTrainRecords; ++r) {
-    rec[0] = static_cast<unsigned char>(r % nn::data::kCifarCoarseClasses);
-    rec[1] = static_cast<unsigned char>(r % nn::data::kCifarFineClasses);
-    for (size_t j = 2; j < rec.size(); ++j) rec[j] = static_cast<unsigned char>(gen());
-    f.write(reinterpret_cast<const char*>(rec.data()), static_cast<std::streamsize>(rec.size()));
-  }
-  return dir;
-}
-
 bool have_real_data(const std::string& dir) {
   std::error_code ec;
   return fs::is_regular_file(nn::data::cifar100_file(dir, nn::data::Split::Train), ec);
@@ -219,14 +198,11 @@ Result bench_one(const Options& o, const std::string& preset, int64_t batch, con
   c.batch_size = batch;
   c.device = "cuda";
   c.out_dir = out_dir;
-  // The Trainer loads a dataset; only `batch` images of it go to the GPU (train_images). The
-  // batches themselves come from below, so which file it reads does not matter.
-  c.data_dir = have_real_data(o.data_dir) ? o.data_dir : synthetic_data_dir();
-  c.train_images = batch;
   c.log_every = o.warmup + o.steps + 8;  // the metrics buffer never fills: nothing is read back
   r.step_gflop = gan_layers::step_flops(preset, int(batch), int(c.width), int(c.noise_dim)) / 1e9;
 
-  auto trainer = std::make_unique<nn::train::Trainer>(c, /*quiet=*/true);
+  // A trainer without a dataset of its own: the batches come from below.
+  auto trainer = std::make_unique<nn::train::Trainer>(c, nn::Tensor(), /*quiet=*/true);
   cudaStream_t s = nn::cuda::stream();
 
   // Input: a fixed random batch on the device, or the sampler's next batch each step.
@@ -376,7 +352,6 @@ int main(int argc, char** argv) {
         }
     std::error_code ec;
     fs::remove_all(out_dir, ec);
-    if (!g_synthetic_dir.empty()) fs::remove_all(g_synthetic_dir, ec);
 
     std::cout << "\n| preset | batch | data | ms/step | images/s | peak MiB | kernel launches/step | GFLOP/step | TFLOP/s | floor ms |\n"
               << "|---|---|---|---|---|---|---|---|---|---|\n";

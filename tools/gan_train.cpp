@@ -4,6 +4,8 @@
 //   gan_train --preset keras          the keras preset (hinge loss, batch 256, 50 epochs)
 //   gan_train --resume auto           continue from the latest checkpoint in --out
 //   gan_train --device cpu --max-steps 20 --width 16     a smoke run
+//   gan_train --write-init init.safetensors              the initial weights only (no data, no training)
+//   gan_train --init-from weights.safetensors            start from given weights (e.g. from PyTorch)
 //
 // Exit codes: 0 done, 1 error, 2 bad command line, 3 a loss became NaN/inf, 130 SIGINT, 143
 // SIGTERM (after finishing the step and writing a checkpoint). Every error is one line on stderr.
@@ -47,6 +49,10 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--log-every", c.log_every, "print a line / read metrics back every N steps")->capture_default_str();
   app.add_option("--resume", c.resume, "a checkpoint to continue from, or 'auto' for the latest in --out");
   app.add_flag("--deterministic", c.deterministic, "deterministic cuDNN algorithms (bit-reproducible GPU runs)");
+  app.add_option("--dtype", c.dtype, "float32, or float64 (CPU only: the reference precision)")->capture_default_str();
+  app.add_option("--init-from", c.init_from,
+                 "start from these weights: a safetensors file of generator.* and discriminator.* tensors "
+                 "(a checkpoint, or PyTorch state_dicts)");
 }
 
 }  // namespace
@@ -70,6 +76,10 @@ int main(int argc, char** argv) {
 
   CLI::App app{"gan_train: train a DCGAN on CIFAR-100 with the gan_train engine"};
   add_options(app, config);
+  std::string write_init;
+  app.add_option("--write-init", write_init,
+                 "write the step-0 checkpoint (the initial weights of this preset and seed) to this file and exit; "
+                 "needs no data");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -88,6 +98,13 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (!write_init.empty()) {
+      nn::train::Trainer trainer(config, nn::Tensor(), /*quiet=*/true);
+      trainer.save_checkpoint(write_init);
+      std::cout << "initial checkpoint (step 0, preset " << config.preset << ", seed " << config.seed
+                << ") written to " << write_init << "\n";
+      return nn::train::kExitOk;
+    }
     nn::train::install_stop_handlers();
     nn::train::Trainer trainer(config);
     return trainer.run();

@@ -14,6 +14,7 @@
 // activations, Dropout, Flatten, Unflatten, and Sequential. Layouts follow PyTorch
 // (Conv2d (out,in,kh,kw), ConvTranspose2d (in,out,kh,kw), Linear (out,in)).
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -177,12 +178,19 @@ class Activation : public Layer {
 class Dropout : public Layer {
  public:
   Dropout(double p, Generator& gen) : p_(p), gen_(&gen) {}
-  Tensor forward(const Tensor& x) override { return dropout(x, p_, training_, *gen_); }
+  Tensor forward(const Tensor& x) override;
   std::string describe() const override;
+  double p() const { return p_; }
+  // For parity tests against another framework: while set, training-mode forwards multiply x by
+  // mask_source(x.shape()), a tensor of 0 and 1/(1-p) (the other framework's mask), instead of
+  // drawing one; the generator is not advanced. Unset (the default) for training.
+  using MaskSource = std::function<Tensor(const Shape& shape)>;
+  void set_mask_source(MaskSource source) { mask_source_ = std::move(source); }
 
  private:
   double p_;
   Generator* gen_;  // shared with the model's owner, so checkpoints capture its counter
+  MaskSource mask_source_;
 };
 
 class Flatten : public Layer {
@@ -212,9 +220,14 @@ class Sequential : public Layer {
   std::string describe() const override;  // one layer per line
   void train(bool on);                    // sets every layer's mode
   const std::vector<std::shared_ptr<Layer>>& layers() const { return layers_; }
+  // Called with (layer index, its output) after every layer of every forward while set: how the
+  // golden tests see each layer's output (tests/test_golden.cpp). Unset by default.
+  using OutputObserver = std::function<void(size_t index, const Tensor& output)>;
+  void set_output_observer(OutputObserver observer) { observer_ = std::move(observer); }
 
  private:
   std::vector<std::shared_ptr<Layer>> layers_;
+  OutputObserver observer_;
 };
 
 }  // namespace nn

@@ -62,6 +62,10 @@ void validate(const Config& c) {
   NN_CHECK(c.train_images >= 0, "--train-images must be >= 0, got ", c.train_images);
   NN_CHECK(c.checkpoint_every > 0, "--checkpoint-every must be positive, got ", c.checkpoint_every);
   NN_CHECK(c.log_every > 0, "--log-every must be positive, got ", c.log_every);
+  NN_CHECK(c.dtype == "float32" || c.dtype == "float64", "--dtype must be float32 or float64, got '", c.dtype, "'");
+  NN_CHECK(c.dtype == "float32" || c.device == "cpu", "--dtype float64 runs on the CPU only: add --device cpu");
+  NN_CHECK(c.init_from.empty() || c.resume.empty(), "--init-from and --resume exclude each other: a resume takes ",
+           "its weights from the checkpoint");
 }
 
 std::string config_to_json(const Config& c) {
@@ -84,7 +88,9 @@ std::string config_to_json(const Config& c) {
                       {"train_images", c.train_images},
                       {"checkpoint_every", c.checkpoint_every},
                       {"log_every", c.log_every},
-                      {"deterministic", c.deterministic}};
+                      {"deterministic", c.deterministic},
+                      {"dtype", c.dtype},
+                      {"init_from", c.init_from}};
   return j.dump();
 }
 
@@ -112,6 +118,8 @@ Config config_from_json(const std::string& text) {
     c.checkpoint_every = j.at("checkpoint_every").get<int64_t>();
     c.log_every = j.at("log_every").get<int64_t>();
     c.deterministic = j.at("deterministic").get<bool>();
+    c.dtype = j.value("dtype", std::string("float32"));
+    c.init_from = j.value("init_from", std::string());
     return c;
   } catch (const nlohmann::json::exception& e) {
     throw_error(str_cat("configuration JSON is invalid: ", e.what()));

@@ -29,6 +29,8 @@ struct Config {
   int64_t log_every = 50;    // plain log line / metrics read-back period in steps
   std::string resume;        // "", a checkpoint path, or "auto"
   bool deterministic = false;
+  std::string dtype = "float32";  // "float32", or "float64" on the CPU (the reference for parity tests)
+  std::string init_from;     // start from these weights (a state dict or checkpoint), not the DCGAN init
 };
 
 // The defaults of a preset ("dcgan" or "keras"); throws nn::Error for another name.

@@ -91,8 +91,9 @@ std::unique_ptr<Gan> build_gan(const Config& config, Device device) {
   } else {
     build_keras(config, *gan);
   }
-  gan->generator.arena.build(device);
-  gan->discriminator.arena.build(device);
+  const DType dtype = config.dtype == "float64" ? DType::F64 : DType::F32;
+  gan->generator.arena.build(device, dtype);
+  gan->discriminator.arena.build(device, dtype);
   Generator init_rng(config.seed);
   init_dcgan(gan->generator.arena, init_rng);
   init_dcgan(gan->discriminator.arena, init_rng);

@@ -39,8 +39,8 @@ struct Gan {
   }
 };
 
-// Builds both networks for `config`, allocates their arenas on `device` and draws the DCGAN
-// initialisation from Generator(config.seed): G's parameters first, then D's.
+// Builds both networks for `config`, allocates their arenas on `device` in config.dtype and
+// draws the DCGAN initialisation from Generator(config.seed): G's parameters first, then D's.
 std::unique_ptr<Gan> build_gan(const Config& config, Device device);
 
 }  // namespace nn::train

@@ -77,22 +77,41 @@ static void check_output_folder(const std::string& dir) {
   fs::remove(probe, ec);
 }
 
+static Tensor load_training_images(const Config& c) {
+  data::Cifar100 train = data::load_cifar100(c.data_dir, data::Split::Train);
+  Tensor images = train.images;
+  if (c.train_images > 0) {
+    NN_CHECK(c.train_images <= train.size(), "--train-images ", c.train_images, " is more than the ", train.size(),
+             " training images");
+    images = images.view_at(0, {c.train_images, 3, 32, 32});
+  }
+  return images;
+}
+
 Trainer::Trainer(Config config, bool quiet) : config_(std::move(config)), quiet_(quiet) {
   validate(config_);
-  device_ = pick_device(config_, quiet_);
-  backend_settings().deterministic = config_.deterministic;
-  check_output_folder(config_.out_dir);
+  init(load_training_images(config_));
+}
 
-  data::Cifar100 train = data::load_cifar100(config_.data_dir, data::Split::Train);
-  Tensor images = train.images;
-  if (config_.train_images > 0) {
-    NN_CHECK(config_.train_images <= train.size(), "--train-images ", config_.train_images, " is more than the ",
-             train.size(), " training images");
-    images = images.view_at(0, {config_.train_images, 3, 32, 32});
+Trainer::Trainer(Config config, const Tensor& images_u8, bool quiet) : config_(std::move(config)), quiet_(quiet) {
+  validate(config_);
+  init(images_u8);
+}
+
+void Trainer::init(const Tensor& images) {
+  device_ = pick_device(config_, quiet_);
+  dtype_ = config_.dtype == "float64" ? DType::F64 : DType::F32;
+  NN_CHECK(dtype_ == DType::F32 || device_ == Device::CPU, "--dtype float64 runs on the CPU only");
+  backend_settings().deterministic = config_.deterministic;
+
+  if (images.defined()) {  // a trainer without data writes nothing unless asked (no run(), no samples)
+    check_output_folder(config_.out_dir);
+    NN_CHECK(images.dim() == 4 && images.size(1) == 3 && images.size(2) == 32 && images.size(3) == 32,
+             "training images must be (N,3,32,32), got ", shape_str(images.shape()));
+    NN_CHECK(images.size(0) >= config_.batch_size, "--batch-size ", config_.batch_size,
+             " is larger than the dataset (", images.size(0), " images)");
+    sampler_ = std::make_unique<data::BatchSampler>(images, device_, config_.batch_size, config_.seed);
   }
-  NN_CHECK(images.size(0) >= config_.batch_size, "--batch-size ", config_.batch_size, " is larger than the dataset (",
-           images.size(0), " images)");
-  sampler_ = std::make_unique<data::BatchSampler>(images, device_, config_.batch_size, config_.seed);
 
   gan_ = build_gan(config_, device_);
   AdamOptions opt{config_.lr, config_.beta1, config_.beta2, 1e-8};
@@ -100,16 +119,21 @@ Trainer::Trainer(Config config, bool quiet) : config_(std::move(config)), quiet_
   adam_d_ = std::make_unique<Adam>(gan_->discriminator.arena, opt);
   noise_rng_ = Generator(config_.seed ^ kNoiseStream);
 
+  // The sampler gathers float32 batches; a float64 run converts them (on the CPU).
   real_batch_ = Tensor::empty({config_.batch_size, 3, 32, 32}, DType::F32, device_);
   Generator fixed(config_.seed ^ kFixedNoiseStream);
-  fixed_noise_ = Tensor::empty(gan_->noise_shape(64), DType::F32, device_);
+  fixed_noise_ = Tensor::empty(gan_->noise_shape(64), dtype_, device_);
   fixed_noise_.normal_(fixed);
   Shape d_out = config_.preset == "dcgan" ? Shape{config_.batch_size, 1, 1, 1} : Shape{config_.batch_size, 1};
-  ones_ = Tensor::ones(d_out, DType::F32, device_);
-  zeros_ = Tensor::zeros(d_out, DType::F32, device_);
+  ones_ = Tensor::ones(d_out, dtype_, device_);
+  zeros_ = Tensor::zeros(d_out, dtype_, device_);
   metrics_buffer_ = Tensor::zeros({config_.log_every, kMetricColumns}, DType::F32, device_);
   progress_on_tty_ = isatty(fileno(stdout)) != 0;
 
+  if (!config_.init_from.empty()) {
+    load_weights(config_.init_from);
+    if (!quiet_) std::cout << "initial weights from " << config_.init_from << "\n";
+  }
   if (!config_.resume.empty()) {
     std::string path = config_.resume == "auto" ? latest_checkpoint_path() : config_.resume;
     if (config_.resume == "auto" && !fs::exists(path)) {
@@ -119,7 +143,7 @@ Trainer::Trainer(Config config, bool quiet) : config_(std::move(config)), quiet_
       if (!quiet_) std::cout << "resumed from " << path << " at step " << step_ << "\n";
     }
   }
-  if (!quiet_) print_start_block();
+  if (!quiet_ && sampler_) print_start_block();
 }
 
 Trainer::~Trainer() = default;
@@ -219,8 +243,21 @@ void Trainer::step_keras(const Tensor& real, const Tensor& noise) {
 }
 
 void Trainer::train_step(const Tensor& real) {
-  Tensor noise = Tensor::empty(gan_->noise_shape(real.size(0)), DType::F32, device_);
+  Tensor noise = Tensor::empty(gan_->noise_shape(real.size(0)), dtype_, device_);
   noise.normal_(noise_rng_);
+  // A float64 run trains on the float32 batch widened (exactly) to float64.
+  train_step(real.dtype() == dtype_ ? real : real.to(dtype_), noise);
+}
+
+void Trainer::train_step(const Tensor& real, const Tensor& noise) {
+  NN_CHECK(real.shape() == Shape({config_.batch_size, 3, 32, 32}) && real.dtype() == dtype_ &&
+               real.device() == device_,
+           "train_step: the real batch must be ", shape_str({config_.batch_size, 3, 32, 32}), " ", dtype_name(dtype_),
+           " on the trainer's device, got ", real.str());
+  NN_CHECK(noise.shape() == gan_->noise_shape(config_.batch_size) && noise.dtype() == dtype_ &&
+               noise.device() == device_,
+           "train_step: the noise must be ", shape_str(gan_->noise_shape(config_.batch_size)), " ", dtype_name(dtype_),
+           " on the trainer's device, got ", noise.str());
   gan_->generator.train(true);
   gan_->discriminator.train(true);
   if (config_.preset == "dcgan") {
@@ -237,8 +274,15 @@ void Trainer::record_metrics(const Tensor& loss_d, const Tensor& loss_g, const T
                              const Tensor& d_g_z2) {
   // Device-side copies into the buffer row: nothing is read on the host here.
   const Tensor* values[kMetricColumns] = {&loss_d, &loss_g, &d_x, &d_g_z1, &d_g_z2};
-  for (int k = 0; k < kMetricColumns; ++k)
-    metrics_buffer_.view_at(metrics_rows_ * kMetricColumns + k, {}).copy_(values[k]->detach());
+  if (observer_) {
+    const char* names[kMetricColumns] = {"loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2"};
+    for (int k = 0; k < kMetricColumns; ++k) observer_(names[k], values[k]->detach());
+  }
+  // The buffer is float32: a float64 run (CPU only) rounds its values on the way in.
+  for (int k = 0; k < kMetricColumns; ++k) {
+    Tensor v = values[k]->detach();
+    metrics_buffer_.view_at(metrics_rows_ * kMetricColumns + k, {}).copy_(v.dtype() == DType::F32 ? v : v.to(DType::F32));
+  }
   ++metrics_rows_;
 }
 
@@ -345,7 +389,7 @@ void Trainer::save_checkpoint(const std::string& path) const {
       {"loss", config_.loss},
       {"config", config_to_json(config_)},
       {"step", std::to_string(step_)},
-      {"epoch", std::to_string(step_ / sampler_->batches_per_epoch())},
+      {"epoch", std::to_string(sampler_ ? step_ / sampler_->batches_per_epoch() : 0)},
       {"adam_g_step", std::to_string(adam_g_->step_count())},
       {"adam_d_step", std::to_string(adam_d_->step_count())},
       {"noise_rng_offset", std::to_string(noise_rng_.offset)},
@@ -407,6 +451,43 @@ void Trainer::load_checkpoint(const std::string& path) {
   cuda_synchronize();  // the copies above read host buffers that are about to be freed
 }
 
+void Trainer::load_weights(const std::string& path) {
+  io::SafetensorsFile f = io::load_safetensors(path);
+  // Everything load_state_dict(strict=True) would check: no tensor missing, none unexpected.
+  std::map<std::string, bool> used;
+  for (const auto& [name, tensor] : f.tensors) {
+    (void)tensor;
+    if (name.rfind("generator.", 0) == 0 || name.rfind("discriminator.", 0) == 0) used[name] = false;
+  }
+  NN_CHECK(!used.empty(), "--init-from ", path, ": no tensor named generator.* or discriminator.*");
+  auto load_network = [&](const std::string& prefix, Network& n) {
+    auto load = [&](const std::string& name, const Tensor& dst) {
+      const std::string key = prefix + name;
+      NN_CHECK(f.has(key), "--init-from ", path, ": missing tensor ", key);
+      const Tensor& src = f.get(key);
+      NN_CHECK(src.shape() == dst.shape() && (src.dtype() == DType::F32 || src.dtype() == DType::F64), "--init-from ",
+               path, ": tensor ", key, " is ", src.str(), ", expected ", shape_str(dst.shape()), " float32 or float64");
+      dst.copy_(src.dtype() == dst.dtype() ? src : src.to(dst.dtype()));
+      used[key] = true;
+    };
+    for (const Parameter& p : n.arena.parameters()) load(p.name, p.tensor);
+    for (const Buffer& b : n.arena.buffers()) load(b.name, b.tensor);
+    for (auto& bn : n.batchnorms) {
+      const std::string key = prefix + bn->name() + ".num_batches_tracked";
+      NN_CHECK(f.has(key) && f.get(key).dtype() == DType::I64 && f.get(key).numel() == 1, "--init-from ", path,
+               ": missing int64 scalar ", key);
+      bn->num_batches_tracked = f.get(key).data<int64_t>()[0];
+      used[key] = true;
+    }
+  };
+  load_network("generator.", gan_->generator);
+  load_network("discriminator.", gan_->discriminator);
+  for (const auto& [name, was_used] : used)
+    NN_CHECK(was_used, "--init-from ", path, ": unexpected tensor ", name, " (not in this model: ",
+             config_.preset, ", width ", config_.width, ", noise ", config_.noise_dim, ")");
+  cuda_synchronize();  // the copies read host buffers that are about to be freed
+}
+
 // The latest checkpoint is always rewritten; every checkpoint_every epochs one is also kept.
 void Trainer::write_checkpoints(bool epoch_end) {
   save_checkpoint(latest_checkpoint_path());
@@ -452,6 +533,7 @@ static void truncate_metrics(const std::string& path, int64_t last_step, std::ve
 // ------------------------------------------------------------------ the loop
 
 int Trainer::run() {
+  NN_CHECK(sampler_, "Trainer::run: this trainer was built without training images");
   const int64_t per_epoch = sampler_->batches_per_epoch();
   const int64_t total_steps = config_.epochs * per_epoch;
   const int64_t end_step = config_.max_steps > 0 ? std::min(config_.max_steps, total_steps) : total_steps;

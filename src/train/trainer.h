@@ -11,6 +11,7 @@
 // counters and the full configuration; training N steps straight or N/2 + resume + N/2 gives
 // bit-identical weights on the CPU (tests/test_trainer.cpp).
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,6 +42,10 @@ class Trainer {
   // Picks the device, loads the data, builds the models and, when config.resume says so, loads
   // the checkpoint. Prints the start-up block to stdout.
   explicit Trainer(Config config, bool quiet = false);
+  // The same on images held in memory: uint8 (N,3,32,32) on the CPU, or an undefined Tensor for
+  // a trainer without data, which builds the models and can save and load checkpoints and run
+  // train_step on given batches, but not run() (gan_train --write-init, tests, gan_bench).
+  Trainer(Config config, const Tensor& images_u8, bool quiet);
   ~Trainer();
 
   // Trains until the last epoch, --max-steps, or a stop signal; returns the exit code.
@@ -48,8 +53,22 @@ class Trainer {
 
   // Pieces, public for tests.
   void train_step(const Tensor& real);  // one adversarial step on a (B,3,32,32) batch
+  // The same step with the noise given ((B,nz,1,1) for dcgan, (B,nz) for keras) instead of drawn:
+  // how the golden tests feed PyTorch's inputs. Both tensors on the trainer's device and dtype.
+  void train_step(const Tensor& real, const Tensor& noise);
   void save_checkpoint(const std::string& path) const;
   void load_checkpoint(const std::string& path);
+  // Loads both networks' weights, batchnorm statistics and counters from a safetensors state
+  // dict with "generator." and "discriminator." prefixes (a gan_train checkpoint, or PyTorch
+  // state_dicts saved with safetensors), as load_state_dict(strict=True): every tensor must be
+  // there with its shape; float32/float64 convert to the run's dtype. Optimizer state and the
+  // step are left alone (--init-from).
+  void load_weights(const std::string& path);
+  // Sees each step's losses and D outputs ("loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2") as
+  // 0-dim tensors of the run's dtype, before they are rounded into the float32 metrics buffer.
+  using Observer = std::function<void(const std::string& name, const Tensor& value)>;
+  void set_observer(Observer observer) { observer_ = std::move(observer); }
+  DType dtype() const { return dtype_; }
   std::vector<std::pair<std::string, Tensor>> checkpoint_tensors() const;  // named views
   int64_t step() const { return step_; }
   const Config& config() const { return config_; }
@@ -58,6 +77,7 @@ class Trainer {
   std::string latest_checkpoint_path() const;
 
  private:
+  void init(const Tensor& images_u8);
   void print_start_block() const;
   void record_metrics(const Tensor& loss_d, const Tensor& loss_g, const Tensor& d_x, const Tensor& d_g_z1,
                       const Tensor& d_g_z2);
@@ -73,6 +93,7 @@ class Trainer {
   Config config_;
   bool quiet_;
   Device device_;
+  DType dtype_ = DType::F32;
   std::unique_ptr<Gan> gan_;
   std::unique_ptr<Adam> adam_g_, adam_d_;
   std::unique_ptr<data::BatchSampler> sampler_;
@@ -87,6 +108,7 @@ class Trainer {
   int64_t metrics_rows_ = 0;
   std::vector<std::vector<double>> history_;  // all read-back rows (step, epoch, 5 values)
   bool progress_on_tty_ = false;
+  Observer observer_;
 };
 
 }  // namespace nn::train
