@@ -1,7 +1,8 @@
 // bench_kernels.cpp — one Google Benchmark case per hand-written CUDA kernel launcher
 // (kernels/kernels.h), forward and backward, at the DCGAN's real shapes for both presets (each at
-// its default batch and width: dcgan batch 64 width 128, keras batch 256 width 256) and at a size
-// that fills the GPU ("big": 64 Mi elements, 256 MiB per float buffer, far beyond L2).
+// its default batch and width: dcgan batch 64 width 128, keras batch 256 width 256), at the FID
+// Inception-v3's shapes (batch 50: pooling, concat, resize, softmax) and at a size that fills the
+// GPU ("big": 64 Mi elements, 256 MiB per float buffer, far beyond L2).
 //
 // Each case: random inputs -> one launch -> compared with the CPU twin (the shared functors of
 // kernels/*_math.h, which the CPU engine uses too) -> timed (bench_util.h: L2 flushed before every
@@ -19,6 +20,8 @@
 #include "dropout_math.h"
 #include "batchnorm_math.h"
 #include "kernels.h"
+#include "resize_math.h"
+#include "softmax_math.h"
 
 using namespace bench;
 using nn::ActKind;
@@ -449,6 +452,342 @@ void bias_cases(const std::string& tag, int N, int C, int HW) {
   });
 }
 
+// ------------------------------------------------------------------ Inception-v3 (FID) kernels
+// Pooling, concatenation, resize and softmax at the FID network's shapes. The CPU twins are the
+// shared functors of pooling_math.h / resize_math.h / softmax_math.h in plain loops; the CUDA
+// backward kernels gather where these twins scatter (same terms, another order).
+
+std::string image_tag(const std::string& tag, int N, int C, int H, int W) {
+  return tag + "/N=" + std::to_string(N) + ",C=" + std::to_string(C) + ",H=" + std::to_string(H) +
+         ",W=" + std::to_string(W);
+}
+
+nn::PoolGeom pool_geom(int H, int W, int k, int s, int p) {
+  nn::PoolGeom g;
+  g.H = H;
+  g.W = W;
+  g.kernel_h = g.kernel_w = k;
+  g.stride_h = g.stride_w = s;
+  g.pad_h = g.pad_w = p;
+  g.OH = (H + 2 * p - k) / s + 1;
+  g.OW = (W + 2 * p - k) / s + 1;
+  return g;
+}
+
+void max_pool_cases(const std::string& tag, int N, int C, int H, int W, int k, int s, int p) {
+  const nn::PoolGeom g = pool_geom(H, W, k, s, p);
+  const int64_t NC = int64_t(N) * C, nx = NC * H * W, ny = NC * g.OH * g.OW;
+  const std::string base = image_tag(tag, N, C, H, W) + ",k=" + std::to_string(k) + ",s=" + std::to_string(s) +
+                           ",p=" + std::to_string(p);
+  // The CPU twin: window maxima and their indices.
+  auto cpu_forward = [=](const std::vector<float>& hx, std::vector<double>& y, std::vector<int32_t>& arg) {
+    y.assign(ny, 0.0);
+    arg.assign(ny, 0);
+    for (int64_t pl = 0; pl < NC; ++pl)
+      for (int64_t oh = 0; oh < g.OH; ++oh)
+        for (int64_t ow = 0; ow < g.OW; ++ow) {
+          const int64_t o = (pl * g.OH + oh) * g.OW + ow;
+          y[o] = nn::max_pool_window(hx.data() + pl * H * W, int64_t(W), nn::pool_window(g, oh, ow), &arg[o]);
+        }
+  };
+  add_case("max_pool2d_fwd/" + base, [=](benchmark::State& st, bool validate) {
+    auto hx = random_floats(nx, -1, 1, 71);
+    DeviceBuffer<float> x(nx), y(ny);
+    DeviceBuffer<int32_t> arg(ny);
+    x.upload(hx);
+    if (validate) {
+      nn::max_pool2d_fwd_cuda(x.ptr, y.ptr, arg.ptr, NC, g, stream());
+      std::vector<double> want;
+      std::vector<int32_t> want_arg;
+      cpu_forward(hx, want, want_arg);
+      if (fail(st, compare(y.download(), want, 0, 0, "y"))) return;
+      std::vector<int32_t> got_arg = arg.download();
+      if (fail(st, compare(std::vector<float>(got_arg.begin(), got_arg.end()),
+                           std::vector<double>(want_arg.begin(), want_arg.end()), 0, 0, "argmax")))
+        return;
+    }
+    double t = time_loop(st, [&] { nn::max_pool2d_fwd_cuda(x.ptr, y.ptr, arg.ptr, NC, g, stream()); });
+    report_memory(st, t, 4.0 * nx + 8.0 * ny);  // x read; y and argmax written
+  });
+  add_case("max_pool2d_fwd_noindices/" + base, [=](benchmark::State& st, bool validate) {
+    auto hx = random_floats(nx, -1, 1, 71);
+    DeviceBuffer<float> x(nx), y(ny);
+    x.upload(hx);
+    if (validate) {
+      nn::max_pool2d_fwd_cuda(x.ptr, y.ptr, nullptr, NC, g, stream());
+      std::vector<double> want;
+      std::vector<int32_t> want_arg;
+      cpu_forward(hx, want, want_arg);
+      if (fail(st, compare(y.download(), want, 0, 0, "y"))) return;
+    }
+    double t = time_loop(st, [&] { nn::max_pool2d_fwd_cuda(x.ptr, y.ptr, nullptr, NC, g, stream()); });
+    report_memory(st, t, 4.0 * nx + 4.0 * ny);  // inference: x read, y written
+  });
+  add_case("max_pool2d_bwd/" + base, [=](benchmark::State& st, bool validate) {
+    auto hx = random_floats(nx, -1, 1, 71), hdy = random_floats(ny, -1, 1, 72), hdx = random_floats(nx, -1, 1, 73);
+    std::vector<double> y;
+    std::vector<int32_t> harg;
+    cpu_forward(hx, y, harg);
+    DeviceBuffer<float> dy(ny), dx(nx);
+    DeviceBuffer<int32_t> arg(ny);
+    dy.upload(hdy);
+    dx.upload(hdx);
+    arg.upload(harg);
+    if (validate) {
+      nn::max_pool2d_bwd_cuda(dy.ptr, arg.ptr, dx.ptr, NC, g, stream());
+      std::vector<double> want(hdx.begin(), hdx.end());
+      for (int64_t o = 0; o < ny; ++o) want[(o / (g.OH * g.OW)) * H * W + harg[o]] += hdy[o];
+      if (fail(st, compare(dx.download(), want, 1e-6, 1e-5, "dx"))) return;
+    }
+    double t = time_loop(st, [&] { nn::max_pool2d_bwd_cuda(dy.ptr, arg.ptr, dx.ptr, NC, g, stream()); });
+    report_memory(st, t, 8.0 * ny + 8.0 * nx);  // dy, argmax read; dx read + written
+  });
+}
+
+void avg_pool_cases(const std::string& tag, int N, int C, int H, int W, int k, int s, int p, bool include_pad) {
+  const nn::PoolGeom g = pool_geom(H, W, k, s, p);
+  const int64_t NC = int64_t(N) * C, nx = NC * H * W, ny = NC * g.OH * g.OW;
+  const std::string base = image_tag(tag, N, C, H, W) + ",k=" + std::to_string(k) + ",s=" + std::to_string(s) +
+                           ",p=" + std::to_string(p) + (include_pad ? ",include_pad" : ",exclude_pad");
+  add_case("avg_pool2d_fwd/" + base, [=](benchmark::State& st, bool validate) {
+    auto hx = random_floats(nx, -1, 1, 74);
+    DeviceBuffer<float> x(nx), y(ny);
+    x.upload(hx);
+    if (validate) {
+      nn::avg_pool2d_fwd_cuda(x.ptr, y.ptr, NC, g, include_pad, stream());
+      std::vector<double> want(ny);
+      for (int64_t pl = 0; pl < NC; ++pl)
+        for (int64_t oh = 0; oh < g.OH; ++oh)
+          for (int64_t ow = 0; ow < g.OW; ++ow)
+            want[(pl * g.OH + oh) * g.OW + ow] =
+                nn::avg_pool_window(hx.data() + pl * H * W, int64_t(W), nn::pool_window(g, oh, ow), include_pad);
+      if (fail(st, compare(y.download(), want, 1e-6, 1e-5, "y"))) return;
+    }
+    double t = time_loop(st, [&] { nn::avg_pool2d_fwd_cuda(x.ptr, y.ptr, NC, g, include_pad, stream()); });
+    report_memory(st, t, 4.0 * nx + 4.0 * ny);
+  });
+  add_case("avg_pool2d_bwd/" + base, [=](benchmark::State& st, bool validate) {
+    auto hdy = random_floats(ny, -1, 1, 75), hdx = random_floats(nx, -1, 1, 76);
+    DeviceBuffer<float> dy(ny), dx(nx);
+    dy.upload(hdy);
+    dx.upload(hdx);
+    if (validate) {
+      nn::avg_pool2d_bwd_cuda(dy.ptr, dx.ptr, NC, g, include_pad, stream());
+      std::vector<double> want(hdx.begin(), hdx.end());
+      for (int64_t pl = 0; pl < NC; ++pl)
+        for (int64_t oh = 0; oh < g.OH; ++oh)
+          for (int64_t ow = 0; ow < g.OW; ++ow) {
+            const nn::PoolWindow w = nn::pool_window(g, oh, ow);
+            const double share = hdy[(pl * g.OH + oh) * g.OW + ow] / double(nn::avg_pool_divisor(w, include_pad));
+            for (int64_t h = w.h0; h < w.h1; ++h)
+              for (int64_t c = w.w0; c < w.w1; ++c) want[pl * H * W + h * W + c] += share;
+          }
+      if (fail(st, compare(dx.download(), want, 1e-6, 1e-5, "dx"))) return;
+    }
+    double t = time_loop(st, [&] { nn::avg_pool2d_bwd_cuda(dy.ptr, dx.ptr, NC, g, include_pad, stream()); });
+    report_memory(st, t, 4.0 * ny + 8.0 * nx);
+  });
+}
+
+void global_avg_pool_cases(const std::string& tag, int N, int C, int HW) {
+  const int64_t NC = int64_t(N) * C, n = NC * HW;
+  const std::string base = tag + "/N=" + std::to_string(N) + ",C=" + std::to_string(C) + ",HW=" + std::to_string(HW);
+  add_case("global_avg_pool2d_fwd/" + base, [=](benchmark::State& st, bool validate) {
+    auto hx = random_floats(n, -1, 1, 77);
+    DeviceBuffer<float> x(n), y(NC);
+    x.upload(hx);
+    if (validate) {
+      nn::global_avg_pool2d_fwd_cuda(x.ptr, y.ptr, NC, HW, stream());
+      std::vector<double> want(NC, 0.0);
+      for (int64_t i = 0; i < n; ++i) want[i / HW] += hx[i];
+      for (auto& v : want) v /= HW;
+      if (fail(st, compare(y.download(), want, 1e-6, 1e-5, "y"))) return;
+    }
+    double t = time_loop(st, [&] { nn::global_avg_pool2d_fwd_cuda(x.ptr, y.ptr, NC, HW, stream()); });
+    report_memory(st, t, 4.0 * n + 4.0 * NC);
+  });
+  add_case("global_avg_pool2d_bwd/" + base, [=](benchmark::State& st, bool validate) {
+    auto hdy = random_floats(NC, -1, 1, 78), hdx = random_floats(n, -1, 1, 79);
+    DeviceBuffer<float> dy(NC), dx(n);
+    dy.upload(hdy);
+    dx.upload(hdx);
+    if (validate) {
+      nn::global_avg_pool2d_bwd_cuda(dy.ptr, dx.ptr, NC, HW, stream());
+      std::vector<double> want(n);
+      for (int64_t i = 0; i < n; ++i) want[i] = hdx[i] + double(hdy[i / HW] / float(HW));
+      if (fail(st, compare(dx.download(), want, 1e-6, 1e-5, "dx"))) return;
+    }
+    double t = time_loop(st, [&] { nn::global_avg_pool2d_bwd_cuda(dy.ptr, dx.ptr, NC, HW, stream()); });
+    report_memory(st, t, 4.0 * NC + 8.0 * n);
+  });
+}
+
+// The forward of concat is one launch per input; a case times all of them (the op's cost).
+void concat_cases(const std::string& tag, int N, const std::vector<int>& channels, int HW) {
+  int C = 0;
+  for (int c : channels) C += c;
+  std::string base = tag + "/N=" + std::to_string(N) + ",C=";
+  for (size_t k = 0; k < channels.size(); ++k) base += (k ? "+" : "") + std::to_string(channels[k]);
+  base += ",HW=" + std::to_string(HW);
+  const int64_t y_cols = int64_t(C) * HW, ny = int64_t(N) * y_cols;
+  std::vector<int64_t> offsets;
+  for (size_t k = 0, off = 0; k < channels.size(); off += size_t(channels[k]) * HW, ++k) offsets.push_back(int64_t(off));
+  add_case("concat_fwd/" + base, [=](benchmark::State& st, bool validate) {
+    std::vector<std::unique_ptr<DeviceBuffer<float>>> xs;
+    std::vector<std::vector<float>> hxs;
+    for (size_t k = 0; k < channels.size(); ++k) {
+      hxs.push_back(random_floats(size_t(N) * channels[k] * HW, -1, 1, 80 + uint32_t(k)));
+      xs.push_back(std::make_unique<DeviceBuffer<float>>(hxs.back().size()));
+      xs.back()->upload(hxs.back());
+    }
+    DeviceBuffer<float> y(ny);
+    auto launch = [&] {
+      for (size_t k = 0; k < xs.size(); ++k)
+        nn::concat_fwd_cuda(xs[k]->ptr, y.ptr, N, int64_t(channels[k]) * HW, y_cols, offsets[k], stream());
+    };
+    if (validate) {
+      launch();
+      std::vector<double> want(ny);
+      for (size_t k = 0; k < xs.size(); ++k) {
+        const int64_t cols = int64_t(channels[k]) * HW;
+        for (int64_t o = 0; o < N; ++o)
+          for (int64_t j = 0; j < cols; ++j) want[o * y_cols + offsets[k] + j] = hxs[k][o * cols + j];
+      }
+      if (fail(st, compare(y.download(), want, 0, 0, "y"))) return;
+    }
+    double t = time_loop(st, launch);
+    report_memory(st, t, 8.0 * ny);
+  });
+  add_case("concat_bwd/" + base, [=](benchmark::State& st, bool validate) {
+    auto hdy = random_floats(ny, -1, 1, 90);
+    DeviceBuffer<float> dy(ny);
+    dy.upload(hdy);
+    std::vector<std::unique_ptr<DeviceBuffer<float>>> dxs;
+    std::vector<std::vector<float>> hdxs;
+    for (size_t k = 0; k < channels.size(); ++k) {
+      hdxs.push_back(random_floats(size_t(N) * channels[k] * HW, -1, 1, 91 + uint32_t(k)));
+      dxs.push_back(std::make_unique<DeviceBuffer<float>>(hdxs.back().size()));
+      dxs.back()->upload(hdxs.back());
+    }
+    auto launch = [&] {
+      for (size_t k = 0; k < dxs.size(); ++k)
+        nn::concat_bwd_cuda(dy.ptr, dxs[k]->ptr, N, int64_t(channels[k]) * HW, y_cols, offsets[k], stream());
+    };
+    if (validate) {
+      launch();
+      for (size_t k = 0; k < dxs.size(); ++k) {
+        const int64_t cols = int64_t(channels[k]) * HW;
+        std::vector<double> want(hdxs[k].size());
+        for (int64_t o = 0; o < N; ++o)
+          for (int64_t j = 0; j < cols; ++j)
+            want[o * cols + j] = double(hdxs[k][o * cols + j] + hdy[o * y_cols + offsets[k] + j]);
+        if (fail(st, compare(dxs[k]->download(), want, 0, 0, "dx" + std::to_string(k)))) return;
+      }
+    }
+    double t = time_loop(st, launch);
+    report_memory(st, t, 12.0 * ny);  // dy read; every dx read + written
+  });
+}
+
+void resize_cases(const std::string& tag, int N, int C, int H, int W, int OH, int OW) {
+  const int64_t NC = int64_t(N) * C, nx = NC * H * W, ny = NC * OH * OW;
+  const std::string base = image_tag(tag, N, C, H, W) + "->" + std::to_string(OH) + "x" + std::to_string(OW);
+  const float sh = nn::resize_scale<float>(H, OH), sw = nn::resize_scale<float>(W, OW);
+  add_case("resize_bilinear_fwd/" + base, [=](benchmark::State& st, bool validate) {
+    auto hx = random_floats(nx, -1, 1, 101);
+    DeviceBuffer<float> x(nx), y(ny);
+    x.upload(hx);
+    if (validate) {
+      nn::resize_bilinear_fwd_cuda(x.ptr, y.ptr, NC, H, W, OH, OW, stream());
+      std::vector<double> want(ny);
+      for (int64_t p = 0; p < NC; ++p)
+        for (int64_t oh = 0; oh < OH; ++oh)
+          for (int64_t ow = 0; ow < OW; ++ow)
+            want[(p * OH + oh) * OW + ow] = nn::bilinear_sample(hx.data() + p * H * W, int64_t(W),
+                                                                nn::linear_taps(oh, H, sh), nn::linear_taps(ow, W, sw));
+      if (fail(st, compare(y.download(), want, 1e-6, 1e-5, "y"))) return;
+    }
+    double t = time_loop(st, [&] { nn::resize_bilinear_fwd_cuda(x.ptr, y.ptr, NC, H, W, OH, OW, stream()); });
+    report_memory(st, t, 4.0 * nx + 4.0 * ny);
+  });
+  add_case("resize_bilinear_bwd/" + base, [=](benchmark::State& st, bool validate) {
+    auto hdy = random_floats(ny, -1, 1, 102), hdx = random_floats(nx, -1, 1, 103);
+    DeviceBuffer<float> dy(ny), dx(nx);
+    dy.upload(hdy);
+    dx.upload(hdx);
+    if (validate) {
+      nn::resize_bilinear_bwd_cuda(dy.ptr, dx.ptr, NC, H, W, OH, OW, stream());
+      std::vector<double> want(hdx.begin(), hdx.end());
+      for (int64_t p = 0; p < NC; ++p)
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          const auto th = nn::linear_taps(oh, H, sh);
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            const auto tw = nn::linear_taps(ow, W, sw);
+            const double g = hdy[(p * OH + oh) * OW + ow];
+            double* plane = want.data() + p * H * W;
+            plane[th.i0 * W + tw.i0] += g * th.l0 * tw.l0;
+            plane[th.i0 * W + tw.i1] += g * th.l0 * tw.l1;
+            plane[th.i1 * W + tw.i0] += g * th.l1 * tw.l0;
+            plane[th.i1 * W + tw.i1] += g * th.l1 * tw.l1;
+          }
+        }
+      // Each input pixel of a ~9x upsampling sums ~90 terms: tolerance scales with that.
+      if (fail(st, compare(dx.download(), want, 1e-4, 1e-4, "dx"))) return;
+    }
+    double t = time_loop(st, [&] { nn::resize_bilinear_bwd_cuda(dy.ptr, dx.ptr, NC, H, W, OH, OW, stream()); });
+    report_memory(st, t, 4.0 * ny + 8.0 * nx);
+  });
+}
+
+void softmax_cases(const std::string& tag, int N, int K) {
+  const int64_t n = int64_t(N) * K;
+  const std::string base = tag + "/N=" + std::to_string(N) + ",K=" + std::to_string(K);
+  auto cpu_forward = [=](const std::vector<float>& hx) {
+    std::vector<double> y(n);
+    for (int64_t r = 0; r < N; ++r) {
+      float m = hx[r * K];
+      for (int64_t k = 1; k < K; ++k) m = std::max(m, hx[r * K + k]);
+      double s = 0;
+      for (int64_t k = 0; k < K; ++k) s += nn::softmax_exp(hx[r * K + k], m);
+      for (int64_t k = 0; k < K; ++k) y[r * K + k] = nn::softmax_exp(hx[r * K + k], m) / s;
+    }
+    return y;
+  };
+  add_case("softmax_fwd/" + base, [=](benchmark::State& st, bool validate) {
+    auto hx = random_floats(n, -10, 10, 111);
+    DeviceBuffer<float> x(n), y(n);
+    x.upload(hx);
+    if (validate) {
+      nn::softmax_fwd_cuda(x.ptr, y.ptr, N, K, stream());
+      if (fail(st, compare(y.download(), cpu_forward(hx), 1e-7, 1e-5, "y"))) return;
+    }
+    double t = time_loop(st, [&] { nn::softmax_fwd_cuda(x.ptr, y.ptr, N, K, stream()); });
+    report_memory(st, t, 8.0 * n);
+  });
+  add_case("softmax_bwd/" + base, [=](benchmark::State& st, bool validate) {
+    std::vector<double> yd = cpu_forward(random_floats(n, -10, 10, 112));
+    std::vector<float> hy(yd.begin(), yd.end());
+    auto hdy = random_floats(n, -1, 1, 113), hdx = random_floats(n, -1, 1, 114);
+    DeviceBuffer<float> y(n), dy(n), dx(n);
+    y.upload(hy);
+    dy.upload(hdy);
+    dx.upload(hdx);
+    if (validate) {
+      nn::softmax_bwd_cuda(y.ptr, dy.ptr, dx.ptr, N, K, stream());
+      std::vector<double> want(n);
+      for (int64_t r = 0; r < N; ++r) {
+        double dot = 0;
+        for (int64_t k = 0; k < K; ++k) dot += double(hdy[r * K + k]) * hy[r * K + k];
+        for (int64_t k = 0; k < K; ++k)
+          want[r * K + k] = hdx[r * K + k] + nn::softmax_dx<double>(hy[r * K + k], hdy[r * K + k], dot);
+      }
+      if (fail(st, compare(dx.download(), want, 1e-6, 1e-5, "dx"))) return;
+    }
+    double t = time_loop(st, [&] { nn::softmax_bwd_cuda(y.ptr, dy.ptr, dx.ptr, N, K, stream()); });
+    report_memory(st, t, 16.0 * n);  // y, dy read; dx read + written
+  });
+}
+
 // ------------------------------------------------------------------ the models' shapes
 void register_all() {
   // dcgan preset: batch 64, width 128 (models.h), nz 100, LeakyReLU 0.2, BCE on probabilities.
@@ -507,6 +846,27 @@ void register_all() {
     adam_case(p + ":G", g_params);
     adam_case(p + ":D", d_params);
     gather_case(p, 50000, B);
+  }
+  // The FID network (pytorch-fid's Inception-v3) at batch 50: stem and reduction max pools, the
+  // blocks' 3x3/1/1 average pools (count_include_pad=False in the FID variant), the blocks'
+  // concatenations, the head's global average, the 32x32 -> 299x299 input resize, and the
+  // 1008-class softmax.
+  {
+    const int B = 50;
+    const std::string p = "fid";
+    max_pool_cases(p + ":stem.pool1", B, 64, 147, 147, 3, 2, 0);
+    max_pool_cases(p + ":stem.pool2", B, 192, 71, 71, 3, 2, 0);
+    max_pool_cases(p + ":Mixed_6a.pool", B, 288, 35, 35, 3, 2, 0);
+    max_pool_cases(p + ":Mixed_7c.pool", B, 2048, 8, 8, 3, 1, 1);
+    avg_pool_cases(p + ":Mixed_5b.pool", B, 192, 35, 35, 3, 1, 1, false);
+    avg_pool_cases(p + ":Mixed_5b.pool", B, 192, 35, 35, 3, 1, 1, true);
+    avg_pool_cases(p + ":Mixed_6b.pool", B, 768, 17, 17, 3, 1, 1, false);
+    global_avg_pool_cases(p + ":head", B, 2048, 64);
+    concat_cases(p + ":Mixed_5b", B, {64, 64, 96, 32}, 35 * 35);
+    concat_cases(p + ":Mixed_6b", B, {192, 192, 192, 192}, 17 * 17);
+    concat_cases(p + ":Mixed_7b.branch3x3", B, {384, 384}, 8 * 8);
+    resize_cases(p + ":input", B, 3, 32, 32, 299, 299);
+    softmax_cases(p + ":logits", B, 1008);
   }
   // A size that fills the GPU: every kernel family once at 64 Mi elements.
   for (ActKind k : {ActKind::Relu, ActKind::LeakyRelu, ActKind::Tanh, ActKind::Sigmoid}) act_cases("big", k, kBig, 0.2f);

@@ -13,6 +13,7 @@
 #include "adam_math.h"
 #include "elementwise_math.h"
 #include "loss_math.h"
+#include "pooling_math.h"
 
 namespace nn {
 
@@ -77,5 +78,41 @@ void adam_step_cuda(float* param, const float* grad, float* m, float* v, int64_t
 // for b < batch, j < sample_elems: (byte - 127.5) / 127.5, in [-1, 1] (data_math.h).
 void gather_scale_cuda(const uint8_t* images, const int32_t* order, int64_t first, int64_t batch,
                        int64_t sample_elems, float* out, cudaStream_t s);
+
+// ---- pooling.cu: planes of (NC, H, W) pooled to (NC, OH, OW) with geometry g (pooling_math.h).
+// max: y = window max; argmax (nullable: inference) = h W + w of the first maximum in the plane.
+void max_pool2d_fwd_cuda(const float* x, float* y, int32_t* argmax, int64_t NC, const PoolGeom& g, cudaStream_t s);
+// dx[p, argmax] += dy, as a gather: one thread per input element sums the dy of the windows that
+// picked it (no atomics, deterministic).
+void max_pool2d_bwd_cuda(const float* dy, const int32_t* argmax, float* dx, int64_t NC, const PoolGeom& g,
+                         cudaStream_t s);
+void avg_pool2d_fwd_cuda(const float* x, float* y, int64_t NC, const PoolGeom& g, bool count_include_pad,
+                         cudaStream_t s);
+// dx[h,w] += sum over covering windows of dy / divisor (a gather, deterministic).
+void avg_pool2d_bwd_cuda(const float* dy, float* dx, int64_t NC, const PoolGeom& g, bool count_include_pad,
+                         cudaStream_t s);
+// x (NC, HW) -> y (NC) plane means; backward dx[p, i] += dy[p] / HW.
+void global_avg_pool2d_fwd_cuda(const float* x, float* y, int64_t NC, int64_t HW, cudaStream_t s);
+void global_avg_pool2d_bwd_cuda(const float* dy, float* dx, int64_t NC, int64_t HW, cudaStream_t s);
+
+// ---- concat.cu: one input's slice of a concatenation viewed as (outer, cols):
+// fwd: y[o, y_offset + j] = x[o, j];  bwd: dx[o, j] += dy[o, y_offset + j], for o < outer, j < x_cols.
+void concat_fwd_cuda(const float* x, float* y, int64_t outer, int64_t x_cols, int64_t y_cols, int64_t y_offset,
+                     cudaStream_t s);
+void concat_bwd_cuda(const float* dy, float* dx, int64_t outer, int64_t x_cols, int64_t y_cols, int64_t y_offset,
+                     cudaStream_t s);
+
+// ---- resize.cu: bilinear resize (resize_math.h) of planes (NC, H, W) to (NC, OH, OW).
+void resize_bilinear_fwd_cuda(const float* x, float* y, int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                              cudaStream_t s);
+// dx += the transpose, as a gather: one thread per input element sums dy over the outputs that
+// read it, times their weights (no atomics, deterministic).
+void resize_bilinear_bwd_cuda(const float* dy, float* dx, int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                              cudaStream_t s);
+
+// ---- softmax.cu: softmax over the rows of (N, K) (softmax_math.h).
+void softmax_fwd_cuda(const float* x, float* y, int64_t N, int64_t K, cudaStream_t s);
+// dx += y (dy - sum(dy y)) per row.
+void softmax_bwd_cuda(const float* y, const float* dy, float* dx, int64_t N, int64_t K, cudaStream_t s);
 
 }  // namespace nn

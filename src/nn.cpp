@@ -128,13 +128,26 @@ std::string Linear::describe() const {
 
 Conv2d::Conv2d(ParameterArena& arena, const std::string& name, int64_t in, int64_t out, int kernel, int stride,
                int padding, bool has_bias)
-    : in_(in), out_(out), kernel_(kernel), args_(Conv2dArgs::make(stride, padding)) {
-  weight = arena.add_parameter(name + ".weight", {out, in, kernel, kernel}, ParamInit::Weight);
+    : Conv2d(arena, name, in, out, kernel, kernel, Conv2dArgs::make(stride, padding), has_bias) {}
+Conv2d::Conv2d(ParameterArena& arena, const std::string& name, int64_t in, int64_t out, int kernel_h, int kernel_w,
+               const Conv2dArgs& args, bool has_bias)
+    : in_(in), out_(out), kernel_h_(kernel_h), kernel_w_(kernel_w), args_(args) {
+  NN_CHECK(kernel_h >= 1 && kernel_w >= 1, "Conv2d ", name, ": kernel must be >= 1, got (", kernel_h, ",", kernel_w,
+           ")");
+  NN_CHECK(args.out_pad_h == 0 && args.out_pad_w == 0, "Conv2d ", name, ": output_padding is for ConvTranspose2d");
+  weight = arena.add_parameter(name + ".weight", {out, in, kernel_h, kernel_w}, ParamInit::Weight);
   if (has_bias) bias = arena.add_parameter(name + ".bias", {out}, ParamInit::Bias);
 }
 std::string Conv2d::describe() const {
-  return str_cat("Conv2d(", in_, ", ", out_, ", kernel_size=", kernel_, ", stride=", args_.stride_h,
-                 ", padding=", args_.pad_h, ", bias=", bias.defined() ? "True" : "False", ")");
+  // Square and symmetric: the short form the DCGAN layers have always printed; otherwise PyTorch's
+  // tuple form, e.g. "Conv2d(768, 128, kernel_size=(1, 7), stride=(1, 1), padding=(0, 3), bias=False)".
+  const std::string bias_str = bias.defined() ? "True" : "False";
+  if (kernel_h_ == kernel_w_ && args_.stride_h == args_.stride_w && args_.pad_h == args_.pad_w)
+    return str_cat("Conv2d(", in_, ", ", out_, ", kernel_size=", kernel_h_, ", stride=", args_.stride_h,
+                   ", padding=", args_.pad_h, ", bias=", bias_str, ")");
+  return str_cat("Conv2d(", in_, ", ", out_, ", kernel_size=(", kernel_h_, ", ", kernel_w_, "), stride=(",
+                 args_.stride_h, ", ", args_.stride_w, "), padding=(", args_.pad_h, ", ", args_.pad_w,
+                 "), bias=", bias_str, ")");
 }
 
 ConvTranspose2d::ConvTranspose2d(ParameterArena& arena, const std::string& name, int64_t in, int64_t out, int kernel,

@@ -1,11 +1,13 @@
 // Tests for src/ops/conv.cpp (conv2d, conv_transpose2d): gradchecks (float64, CPU), CUDA-vs-CPU
 // parity at the DCGAN's layer shapes, values worked out by hand, an independent naive-loop
 // reference, the adjoint identity <conv(x), y> = <x, convT(y)>, the accumulate rule, the shape
-// errors, and (GPU only) bit-reproducible gradients in deterministic mode.
+// errors, rectangular kernels as Inception-v3 uses them (1x7/7x1, 1x3/3x1, per-axis padding and
+// stride; ConvRect.*), and (GPU only) bit-reproducible gradients in deterministic mode.
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "nn/nn.h"
 #include "test_util.h"
 
 namespace nn::test {
@@ -226,6 +228,122 @@ TEST(Conv, MatchesNaiveLoops) {
         << "conv_transpose2d stride (" << a.stride_h << "," << a.stride_w << ") pad (" << a.pad_h << "," << a.pad_w
         << ") output_padding (" << a.out_pad_h << "," << a.out_pad_w << "): " << where;
   }
+}
+
+// ---------------------------------------------------------------- rectangular kernels (Inception-v3)
+
+// Inception factorises 7x7 and 3x3 convolutions into 1x7 / 7x1 (padding (0,3) / (3,0)) and
+// 1x3 / 3x1 (padding (0,1) / (1,0)) pairs: kh != kw and pad_h != pad_w in one layer.
+TEST(Gradcheck, conv2d_rectangular) {
+  gradcheck([](const auto& in) { return conv2d(in[0], in[1], in[2], args_of(1, 1, 0, 3)); },
+            {rand_tensor({2, 3, 5, 8}, 121).requires_grad_(), rand_tensor({4, 3, 1, 7}, 122).requires_grad_(),
+             rand_tensor({4}, 123).requires_grad_()});
+  gradcheck([](const auto& in) { return conv2d(in[0], in[1], Tensor(), args_of(1, 1, 3, 0)); },
+            {rand_tensor({1, 2, 8, 5}, 124).requires_grad_(), rand_tensor({3, 2, 7, 1}, 125).requires_grad_()});
+  // 1x3 / 3x1, each with stride_h != stride_w.
+  gradcheck([](const auto& in) { return conv2d(in[0], in[1], Tensor(), args_of(2, 1, 0, 1)); },
+            {rand_tensor({1, 2, 7, 6}, 126).requires_grad_(), rand_tensor({2, 2, 1, 3}, 127).requires_grad_()});
+  gradcheck([](const auto& in) { return conv2d(in[0], in[1], in[2], args_of(1, 2, 1, 0)); },
+            {rand_tensor({2, 2, 5, 7}, 128).requires_grad_(), rand_tensor({3, 2, 3, 1}, 129).requires_grad_(),
+             rand_tensor({3}, 130).requires_grad_()});
+}
+
+TEST(CudaParity, conv2d_rectangular) {
+  NN_SKIP_WITHOUT_CUDA();  // before building the large inputs
+  // Inception Mixed_6b's 7x7 factorisation at 17x17 (channels reduced from 768/128/192).
+  cuda_parity([](const auto& in) { return conv2d(in[0], in[1], in[2], args_of(1, 1, 0, 3)); },
+              {rand_tensor({2, 96, 17, 17}, 231).requires_grad_(),
+               rand_tensor({64, 96, 1, 7}, 232, -0.05, 0.05).requires_grad_(), rand_tensor({64}, 233).requires_grad_()},
+              kConvTolerance);
+  cuda_parity([](const auto& in) { return conv2d(in[0], in[1], Tensor(), args_of(1, 1, 3, 0)); },
+              {rand_tensor({2, 64, 17, 17}, 234).requires_grad_(),
+               rand_tensor({96, 64, 7, 1}, 235, -0.05, 0.05).requires_grad_()},
+              kConvTolerance);
+  // Mixed_7b/c's 1x3 and 3x1 branches at 8x8.
+  cuda_parity([](const auto& in) { return conv2d(in[0], in[1], Tensor(), args_of(1, 1, 0, 1)); },
+              {rand_tensor({2, 128, 8, 8}, 236).requires_grad_(),
+               rand_tensor({96, 128, 1, 3}, 237, -0.05, 0.05).requires_grad_()},
+              kConvTolerance);
+  cuda_parity([](const auto& in) { return conv2d(in[0], in[1], Tensor(), args_of(1, 1, 1, 0)); },
+              {rand_tensor({2, 128, 8, 8}, 238).requires_grad_(),
+               rand_tensor({96, 128, 3, 1}, 239, -0.05, 0.05).requires_grad_()},
+              kConvTolerance);
+  // Different strides per axis with a rectangular kernel.
+  cuda_parity([](const auto& in) { return conv2d(in[0], in[1], Tensor(), args_of(2, 1, 0, 3)); },
+              {rand_tensor({2, 16, 15, 14}, 240).requires_grad_(),
+               rand_tensor({8, 16, 1, 7}, 241, -0.1, 0.1).requires_grad_()},
+              kConvTolerance);
+}
+
+TEST(ConvRect, KnownValuesByHand) {
+  // x = 1..15 as 3 rows of 5.
+  std::vector<double> v(15);
+  for (int i = 0; i < 15; ++i) v[i] = i + 1;
+  const Tensor x = Tensor::from_vector({1, 1, 3, 5}, v, DType::F64);
+  // A 1x3 kernel [1 0 -1] with padding (0,1): y[i,j] = x[i,j-1] - x[i,j+1], zeros outside, so the
+  // interior is -2 and the ends are -x[i,1] and x[i,3]: row [1..5] -> [-2 -2 -2 -2 4].
+  const Tensor w13 = Tensor::from_vector({1, 1, 1, 3}, {1, 0, -1}, DType::F64);
+  Tensor y13 = conv2d(x, w13, Tensor(), args_of(1, 1, 0, 1));
+  EXPECT_EQ(y13.shape(), (Shape{1, 1, 3, 5}));
+  EXPECT_EQ(y13.to_vector(), (std::vector<double>{-2, -2, -2, -2, 4, -7, -2, -2, -2, 9, -12, -2, -2, -2, 14}));
+  // A 3x1 kernel [1 2 3]^T with padding (1,0): y[i,j] = x[i-1,j] + 2 x[i,j] + 3 x[i+1,j]:
+  //   row 0: 2 (1+j) + 3 (6+j) = 20 + 5j;  row 1: (1+j) + 2 (6+j) + 3 (11+j) = 46 + 6j;
+  //   row 2: (6+j) + 2 (11+j) = 28 + 3j.
+  const Tensor w31 = Tensor::from_vector({1, 1, 3, 1}, {1, 2, 3}, DType::F64);
+  Tensor y31 = conv2d(x, w31, Tensor(), args_of(1, 1, 1, 0));
+  EXPECT_EQ(y31.shape(), (Shape{1, 1, 3, 5}));
+  EXPECT_EQ(y31.to_vector(), (std::vector<double>{20, 25, 30, 35, 40, 46, 52, 58, 64, 70, 28, 31, 34, 37, 40}));
+}
+
+TEST(ConvRect, MatchesDirectLoops) {
+  // naive_conv2d above is the definition written as direct loops with bounds checks.
+  struct Case {
+    Shape w;
+    Conv2dArgs args;
+  };
+  const std::vector<Case> cases = {
+      {{4, 3, 1, 7}, args_of(1, 1, 0, 3)}, {{4, 3, 7, 1}, args_of(1, 1, 3, 0)}, {{4, 3, 1, 3}, args_of(1, 1, 0, 1)},
+      {{4, 3, 3, 1}, args_of(1, 1, 1, 0)}, {{4, 3, 1, 7}, args_of(2, 1, 0, 3)}, {{4, 3, 7, 1}, args_of(1, 3, 3, 2)},
+  };
+  std::string where;
+  for (const Case& c : cases) {
+    Tensor x = rand_tensor({2, 3, 9, 10}, 311);
+    Tensor w = rand_tensor(c.w, 312);
+    Tensor y = conv2d(x, w, Tensor(), c.args);
+    EXPECT_TRUE(all_close(y.to_vector(), naive_conv2d(x, w, c.args), 1e-13, 1e-13, &where))
+        << "w " << shape_str(c.w) << " stride (" << c.args.stride_h << "," << c.args.stride_w << ") pad ("
+        << c.args.pad_h << "," << c.args.pad_w << "): " << where;
+    // "Same" padding keeps the spatial size at stride 1, as Inception relies on.
+    if (c.args.stride_h == 1 && c.args.stride_w == 1) EXPECT_EQ(y.shape(), (Shape{2, 4, 9, 10}));
+  }
+}
+
+TEST(ConvRect, Conv2dLayerWithRectangularKernel) {
+  ParameterArena arena;
+  Conv2d c17(arena, "branch7x7.conv1", 4, 6, 1, 7, args_of(1, 1, 0, 3), /*bias=*/false);
+  Conv2d c71(arena, "branch7x7.conv2", 6, 5, 7, 1, args_of(1, 1, 3, 0), /*bias=*/true);
+  arena.build(Device::CPU, DType::F64);
+  Generator gen(7);
+  init_dcgan(arena, gen);
+  EXPECT_EQ(c17.weight.shape(), (Shape{6, 4, 1, 7}));
+  EXPECT_FALSE(c17.bias.defined());
+  EXPECT_EQ(c71.weight.shape(), (Shape{5, 6, 7, 1}));
+  EXPECT_EQ(c71.describe(), "Conv2d(6, 5, kernel_size=(7, 1), stride=(1, 1), padding=(3, 0), bias=True)");
+  const Tensor x = rand_tensor({2, 4, 17, 17}, 321);
+  Tensor y = c71.forward(c17.forward(x));
+  EXPECT_EQ(y.shape(), (Shape{2, 5, 17, 17}));
+  // The layer is the op with its parameters.
+  std::string where;
+  EXPECT_TRUE(all_close(y.to_vector(),
+                        conv2d(conv2d(x, c17.weight, Tensor(), args_of(1, 1, 0, 3)), c71.weight, c71.bias,
+                               args_of(1, 1, 3, 0))
+                            .to_vector(),
+                        0, 0, &where))
+      << where;
+  // The square constructor still prints the short form.
+  ParameterArena other;
+  Conv2d sq(other, "sq", 3, 8, 4, 2, 1, false);
+  EXPECT_EQ(sq.describe(), "Conv2d(3, 8, kernel_size=4, stride=2, padding=1, bias=False)");
 }
 
 // ---------------------------------------------------------------- identities and rules

@@ -121,13 +121,17 @@ class Conv2d : public Layer {
  public:
   Conv2d(ParameterArena& arena, const std::string& name, int64_t in, int64_t out, int kernel, int stride,
          int padding, bool bias = true);
+  // A rectangular kernel with per-axis stride and padding, e.g. Inception's (1,7) with padding
+  // (0,3): Conv2d(arena, name, in, out, 1, 7, Conv2dArgs{1, 1, 0, 3}, false).
+  Conv2d(ParameterArena& arena, const std::string& name, int64_t in, int64_t out, int kernel_h, int kernel_w,
+         const Conv2dArgs& args, bool bias = true);
   Tensor forward(const Tensor& x) override { return conv2d(x, weight, bias, args_); }
   std::string describe() const override;
-  Tensor weight, bias;  // (out, in, k, k), (out) or undefined
+  Tensor weight, bias;  // (out, in, kernel_h, kernel_w), (out) or undefined
 
  private:
   int64_t in_, out_;
-  int kernel_;
+  int kernel_h_, kernel_w_;
   Conv2dArgs args_;
 };
 

@@ -81,6 +81,35 @@ Tensor bce(const Tensor& prob, const Tensor& target);
 Tensor hinge_d_loss(const Tensor& d_real, const Tensor& d_fake);
 Tensor hinge_g_loss(const Tensor& d_fake);
 
+// ---- pooling (src/ops/pooling.cpp; kernels/pooling.cu), as PyTorch's F.max_pool2d / F.avg_pool2d.
+// Window of kernel_h x kernel_w, stride, zero padding with pad <= kernel / 2 (PyTorch's rule).
+struct Pool2dArgs {
+  int kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+  static Pool2dArgs make(int kernel, int stride, int padding = 0) {
+    return Pool2dArgs{kernel, kernel, stride, stride, padding, padding};
+  }
+};
+// x (N,C,H,W) -> (N,C,OH,OW), floor mode as PyTorch: OH = (H + 2 pad_h - kernel_h) / stride_h + 1.
+// Max: padding acts as -inf; the gradient goes to the first maximum of each window (row-major).
+Tensor max_pool2d(const Tensor& x, const Pool2dArgs& a);
+// Average: count_include_pad divides by kernel_h kernel_w; otherwise by the number of in-bounds
+// elements of the window (a 3x3 pad-1 window at a corner divides by 4).
+Tensor avg_pool2d(const Tensor& x, const Pool2dArgs& a, bool count_include_pad);
+Tensor global_avg_pool2d(const Tensor& x);  // (N,C,H,W) -> (N,C,1,1), the mean over H,W
+
+// ---- concatenation (src/ops/concat.cpp; kernels/concat.cu), as torch.cat: same dtype, device and
+// sizes except along dim (negative counts from the end); size 0 along dim is allowed.
+Tensor concat(const std::vector<Tensor>& xs, int dim);
+
+// ---- resize (src/ops/resize.cpp; kernels/resize.cu)
+// As F.interpolate(x, size=(out_h,out_w), mode="bilinear", align_corners=False) (no antialias):
+// per axis, scale = in/out, src = (dst + 0.5) scale - 0.5 clamped at 0, taps floor(src) and the
+// next index (clamped at the border), weights 1 - frac and frac. x (N,C,H,W) -> (N,C,out_h,out_w).
+Tensor resize_bilinear(const Tensor& x, int64_t out_h, int64_t out_w);
+
+// ---- softmax (src/ops/softmax.cpp; kernels/softmax.cu)
+Tensor softmax(const Tensor& x);  // over the last dimension of a 2-D (N,K) tensor, max-subtracted
+
 // ---- non-differentiable helpers used by backward passes and optimizers
 void accumulate_(const Tensor& dst, const Tensor& src, double scale = 1.0);  // dst += scale * src
 

@@ -24,8 +24,11 @@
 // Workspaces come from the engine's stream-ordered allocator per call (cuda::alloc/free: the pool
 // makes that cheap, and the free is ordered after the convolution on the same stream).
 //
-// Tests: CudaParity.conv2d, CudaParity.conv_transpose2d, ConvCuda.DeterministicGrads
-// (tests/test_conv.cpp).
+// Rectangular kernels (R != S) and per-axis stride/padding go straight into the descriptors and
+// the plan key, so Inception's 1x7 / 7x1 convolutions are ordinary geometries here.
+//
+// Tests: CudaParity.conv2d, CudaParity.conv_transpose2d, CudaParity.conv2d_rectangular,
+// ConvCuda.DeterministicGrads (tests/test_conv.cpp).
 #include "cuda/cudnn_conv.h"
 
 #include <algorithm>

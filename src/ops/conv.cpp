@@ -35,10 +35,15 @@
 // float or double; the CUDA path is float32 through src/cuda/cudnn_conv.cpp, and the bias through
 // kernels/bias.cu.
 //
+// Kernels need not be square, nor strides and paddings equal per axis: R and S, stride_h and
+// stride_w, pad_h and pad_w are separate everywhere (im2col here, the descriptors in cuDNN), as
+// Inception-v3's 1x7 / 7x1 (padding (0,3) / (3,0)) and 1x3 / 3x1 convolutions need.
+//
 // Tests (tests/test_conv.cpp): Gradcheck.conv2d, Gradcheck.conv_transpose2d, CudaParity.conv2d,
 // CudaParity.conv_transpose2d, ConvIdentity.AdjointConvTranspose, Conv.KnownValues*,
 // ConvTranspose.KnownValues*, Conv.MatchesNaiveLoops, Conv.BackwardAccumulates, Conv.ShapeErrors,
-// ConvCuda.DeterministicGrads.
+// ConvCuda.DeterministicGrads; rectangular kernels: Gradcheck.conv2d_rectangular,
+// CudaParity.conv2d_rectangular, ConvRect.*.
 #include <algorithm>
 #include <vector>
 
