@@ -50,6 +50,10 @@ check_header stb/stb_image_write.h libstb-dev
 check_header CLI/CLI.hpp libcli11-dev
 check_header nlohmann/json.hpp nlohmann-json3-dev
 have_header benchmark/benchmark.h || missing+=(libbenchmark-dev)
+# LAPACK (dsyevd, the FID's eigendecompositions on the CPU): CMake links liblapack.so.
+have_lib() { compgen -G "/usr/lib/$1" >/dev/null || compgen -G "/usr/lib/*-linux-gnu/$1" >/dev/null ||
+             compgen -G "/usr/local/lib/$1" >/dev/null; }
+have_lib liblapack.so || missing+=(liblapack-dev)
 
 # CMakeLists.txt requires CMake 3.24; say so here rather than in a configure error.
 if have_cmd cmake; then
@@ -69,15 +73,16 @@ fi
 
 if ! have_cmd apt-get; then
   # Not Debian-like (the lent GPU machine): nothing can be installed from here. Google
-  # Benchmark is optional there (tools/gpu_check.sh builds it from .deps sources).
+  # Benchmark is optional there (tools/gpu_check.sh builds it from .deps sources), and so is
+  # LAPACK (the CUDA build's FID uses cuSOLVER).
   required=()
   for pkg in "${missing[@]}"; do
-    if [[ "$pkg" == libbenchmark-dev ]]; then optional+=("$pkg"); else required+=("$pkg"); fi
+    if [[ "$pkg" == libbenchmark-dev || "$pkg" == liblapack-dev ]]; then optional+=("$pkg"); else required+=("$pkg"); fi
   done
   if [[ ${#required[@]} -gt 0 ]]; then
     nn_die "no apt-get here and missing: ${required[*]} (run tools/fetch_gpu_deps.sh on a Debian machine and bring .deps/ along)"
   fi
-  nn_log "no apt-get here; using what is present ($summary)${optional[*]:+; without ${optional[*]} the benchmarks may not build}"
+  nn_log "no apt-get here; using what is present ($summary)${optional[*]:+; optional and missing: ${optional[*]} (without Google Benchmark the benchmarks may not build; without LAPACK the FID runs on the GPU only)}"
   exit 0
 fi
 
