@@ -53,6 +53,7 @@
 #include "metrics/inception.h"
 #include "test_util.h"
 #include "train/models.h"
+#include "train/trainer.h"
 
 namespace nn::test {
 namespace {
@@ -546,6 +547,71 @@ TEST(GanEval, CheckpointNumbersComeWithTheirProtocol) {
   EXPECT_NE(ref.find("(CIFAR-100 test 2, bilinear 299, " + weights), std::string::npos) << ref;
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir / "cache"), std::filesystem::directory_iterator()), 1)
       << "the reference statistics are cached";
+}
+
+// gan_train --eval-every: FID and IS at each epoch end into eval.csv, the best-FID checkpoint kept
+// (its FID in the metadata, carried through a resume). Formula weights, a 2-image reference and 4
+// generated images at 299x299 keep it to seconds; the numbers themselves are tested above.
+std::vector<std::vector<std::string>> read_eval_csv(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::vector<std::vector<std::string>> rows;
+  std::getline(in, line);
+  EXPECT_EQ(line, "step,epoch,fid,is_mean,is_std,seconds,protocol");
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    std::stringstream ss(line);
+    std::string cell;
+    for (int k = 0; k < 6 && std::getline(ss, cell, ','); ++k) cells.push_back(cell);
+    std::getline(ss, cell);
+    cells.push_back(cell);
+    rows.push_back(cells);
+  }
+  return rows;
+}
+
+TEST(GanTrainEval, EvaluatesEachEpochAndKeepsTheBestFidCheckpoint) {
+  NN_SKIP_WITHOUT_CIFAR();
+  TempDir dir("train_eval");
+  train::Config c = train::preset_defaults("dcgan");
+  c.width = 8;
+  c.batch_size = 16;
+  c.train_images = 32;  // 2 steps per epoch
+  c.epochs = 2;
+  c.device = "cpu";
+  c.data_dir = cifar100_dir();
+  c.out_dir = (dir / "run");
+  c.eval_every = 1;
+  c.eval_images = 4;
+  c.eval_reference = "test";
+  c.eval_reference_limit = 2;
+  c.inception_weights = formula_weights_file();
+  {
+    train::Trainer t(c, /*quiet=*/true);
+    ASSERT_EQ(t.run(), train::kExitOk);
+  }
+  auto rows = read_eval_csv(dir / "run/eval.csv");
+  ASSERT_EQ(rows.size(), 2u);
+  double best = INFINITY;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i][0], std::to_string(2 * (i + 1)));  // steps 2 and 4
+    const double fid = std::stod(rows[i][2]);
+    EXPECT_TRUE(std::isfinite(fid) && fid >= 0) << rows[i][2];
+    best = std::min(best, fid);
+    EXPECT_NE(rows[i][6].find("4 generated vs CIFAR-100 test 2, bilinear 299, weights 01234567"), std::string::npos)
+        << rows[i][6];
+  }
+  const std::string best_ckpt = dir / "run/checkpoint_best_fid.safetensors";
+  ASSERT_TRUE(std::filesystem::exists(best_ckpt));
+  io::SafetensorsFile f = io::load_safetensors(best_ckpt);
+  EXPECT_NEAR(std::stod(f.metadata.at("best_fid")), best, 1e-8 * best);  // eval.csv has 10 digits
+  const std::string best_step = std::stod(rows[0][2]) <= std::stod(rows[1][2]) ? "2" : "4";
+  EXPECT_EQ(f.metadata.at("step"), best_step);
+  EXPECT_EQ(f.metadata.at("best_fid_step"), best_step);
+
+  // A resume carries the best FID on: the latest checkpoint has it too.
+  io::SafetensorsFile latest = io::load_safetensors(dir / "run/checkpoint_latest.safetensors");
+  EXPECT_NEAR(std::stod(latest.metadata.at("best_fid")), best, 1e-8 * best);
 }
 
 TEST(ConvertInception, RefusesAFileWhoseShaIsNotPytorchFids) {

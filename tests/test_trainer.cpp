@@ -176,6 +176,34 @@ std::string small_flags(const std::string& out) {
   return "--device cpu --width 8 --batch-size 16 --data " + kDataDir + " --out " + out;
 }
 
+// --eval-every without the Inception weights: one line says so (and how to get them), training
+// goes on to the end, exit 0, and no best-FID checkpoint appears.
+TEST(GanTrainEval, WithoutInceptionWeightsSaysSoOnceAndTrainsOn) {
+  NN_SKIP_WITHOUT_CIFAR();
+  TempDir dir("eval_off");
+  RunResult r = run_gan_train(small_flags(dir.path().string()) + " --train-images 32 --epochs 2 --eval-every 1 " +
+                              "--inception-weights " + (dir / "no_such_weights.safetensors"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  size_t first = r.output.find("FID off:");
+  ASSERT_NE(first, std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("FID off:", first + 1), std::string::npos) << "said more than once:\n" << r.output;
+  const std::string line = r.output.substr(first, r.output.find('\n', first) - first);
+  EXPECT_NE(line.find("no_such_weights.safetensors"), std::string::npos) << line;
+  EXPECT_NE(line.find("convert_inception.py"), std::string::npos) << line;
+  EXPECT_TRUE(fs::exists(dir / "checkpoint_epoch_002.safetensors") || fs::exists(dir / "checkpoint_latest.safetensors"));
+  EXPECT_FALSE(fs::exists(dir / "checkpoint_best_fid.safetensors"));
+  EXPECT_EQ(read_metrics(dir / "metrics.csv").size(), 4u);
+}
+
+TEST(GanTrainErrors, EvalOptions) {
+  RunResult r = run_gan_train("--eval-every -1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--eval-every must be >= 0"), std::string::npos) << r.output;
+  r = run_gan_train("--eval-reference valid");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--eval-reference must be train or test"), std::string::npos) << r.output;
+}
+
 TEST(GanTrainErrors, UnknownFlagAndBadValue) {
   RunResult r = run_gan_train("--no-such-flag");
   EXPECT_EQ(r.exit_code, 2) << r.output;
@@ -254,12 +282,17 @@ void stop_signal_finishes_the_step_and_checkpoints(int sig, int expected_exit) {
           kDataDir.c_str(), "--out", out.c_str(), "--log-every", "1", static_cast<char*>(nullptr));
     _exit(127);
   }
-  // Wait until training has started (metrics.csv has a step), then ask it to stop.
+  // Wait until training has started (metrics.csv has a step row), then ask it to stop. Lines are
+  // counted without read_metrics' checks: the file may be caught mid-write (empty header).
   const std::string csv = dir / "out/metrics.csv";
-  for (int i = 0; i < 600; ++i) {
-    if (fs::exists(csv) && read_metrics(csv).size() >= 1) break;
-    usleep(50 * 1000);
-  }
+  auto lines = [&] {
+    std::ifstream in(csv);
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) n += !line.empty();
+    return n;
+  };
+  for (int i = 0; i < 600 && lines() < 2; ++i) usleep(50 * 1000);
   kill(pid, sig);
   int status = 0;
   waitpid(pid, &status, 0);

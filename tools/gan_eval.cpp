@@ -148,7 +148,8 @@ int main(int argc, char** argv) {
     options.progress = std::ref(progress);
     nn::metrics::Evaluator evaluator(options);
     const nn::metrics::EvalResult r =
-        gan ? evaluator.evaluate_generator(*gan, count, seed) : evaluator.evaluate_images(images);
+        gan ? evaluator.evaluate_generator(gan->generator.net, gan->noise_per_sample, device, count, seed)
+            : evaluator.evaluate_images(images);
     const auto [ref_is_mean, ref_is_std] = evaluator.reference_is();
     char ref_is[64];
     std::snprintf(ref_is, sizeof ref_is, "%.2f \u00b1 %.2f", ref_is_mean, ref_is_std);

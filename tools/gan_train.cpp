@@ -6,6 +6,7 @@
 //   gan_train --device cpu --max-steps 20 --width 16     a smoke run
 //   gan_train --write-init init.safetensors              the initial weights only (no data, no training)
 //   gan_train --init-from weights.safetensors            start from given weights (e.g. from PyTorch)
+//   gan_train --eval-every 5                             FID and IS every 5 epochs, keep the best-FID checkpoint
 //
 // Exit codes: 0 done, 1 error, 2 bad command line, 3 a loss became NaN/inf, 130 SIGINT, 143
 // SIGTERM (after finishing the step and writing a checkpoint). Every error is one line on stderr.
@@ -53,6 +54,17 @@ void add_options(CLI::App& app, Config& c) {
   app.add_option("--init-from", c.init_from,
                  "start from these weights: a safetensors file of generator.* and discriminator.* tensors "
                  "(a checkpoint, or PyTorch state_dicts)");
+  app.add_option("--eval-every", c.eval_every,
+                 "compute FID and IS every K epochs and keep checkpoint_best_fid.safetensors (0: never)")
+      ->capture_default_str();
+  app.add_option("--eval-images", c.eval_images, "generated images per evaluation")->capture_default_str();
+  app.add_option("--eval-reference", c.eval_reference, "CIFAR-100 split of the FID reference: train or test")
+      ->capture_default_str();
+  app.add_option("--eval-reference-limit", c.eval_reference_limit,
+                 "only the first N images of the reference split (quick checks; the protocol says so; 0: all)")
+      ->capture_default_str();
+  app.add_option("--inception-weights", c.inception_weights, "the FID Inception weights (tools/fetch_inception.sh)")
+      ->capture_default_str();
 }
 
 }  // namespace

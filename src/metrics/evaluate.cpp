@@ -11,7 +11,6 @@
 
 #include "io/png.h"
 #include "nn/autograd.h"
-#include "train/models.h"
 
 namespace nn::metrics {
 
@@ -174,10 +173,6 @@ EvalResult Evaluator::evaluate_images(const Tensor& images_u8) {
     if (options_.progress) options_.progress("images evaluated", acc.count, n);
   }
   return finish(acc, seconds_since(t0));
-}
-
-EvalResult Evaluator::evaluate_generator(train::Gan& gan, int64_t n_images, uint64_t seed) {
-  return evaluate_generator(gan.generator.net, gan.noise_per_sample, gan.generator.arena.device(), n_images, seed);
 }
 
 Tensor generate_samples_u8(Sequential& generator, const Shape& noise_per_sample, Device device, int64_t first,

@@ -46,10 +46,6 @@
 #include "metrics/inception_score.h"
 #include "nn/nn.h"
 
-namespace nn::train {
-struct Gan;
-}
-
 namespace nn::metrics {
 
 struct EvalOptions {
@@ -98,9 +94,9 @@ class Evaluator {
 
   // images_u8: uint8 (N, 3, H, W) on the CPU, N >= 2 (any H, W; CIFAR's are 32x32).
   EvalResult evaluate_images(const Tensor& images_u8);
-  // n_images from gan's generator (in eval mode, restored after), noise from Generator(seed) as above.
-  EvalResult evaluate_generator(train::Gan& gan, int64_t n_images, uint64_t seed);
-  // The same for any generator network: noise (B, noise_per_sample...) float32 on `device`.
+  // n_images from a generator network (in eval mode, restored after), noise (B, noise_per_sample...)
+  // float32 on `device` from Generator(seed) as above. (A Sequential, not the trainer's Gan: the
+  // metrics sit below the trainer, which calls this with gan.generator.net.)
   EvalResult evaluate_generator(Sequential& generator, const Shape& noise_per_sample, Device device,
                                 int64_t n_images, uint64_t seed);
 

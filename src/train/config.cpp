@@ -64,6 +64,13 @@ void validate(const Config& c) {
   NN_CHECK(c.log_every > 0, "--log-every must be positive, got ", c.log_every);
   NN_CHECK(c.dtype == "float32" || c.dtype == "float64", "--dtype must be float32 or float64, got '", c.dtype, "'");
   NN_CHECK(c.dtype == "float32" || c.device == "cpu", "--dtype float64 runs on the CPU only: add --device cpu");
+  NN_CHECK(c.eval_every >= 0, "--eval-every must be >= 0 (0: no evaluation), got ", c.eval_every);
+  NN_CHECK(c.eval_every == 0 || c.dtype == "float32", "--eval-every needs --dtype float32 (the Inception network runs in float32)");
+  NN_CHECK(c.eval_reference_limit >= 0, "--eval-reference-limit must be >= 0 (0: the whole split), got ",
+           c.eval_reference_limit);
+  NN_CHECK(c.eval_images >= 2, "--eval-images must be at least 2, got ", c.eval_images);
+  NN_CHECK(c.eval_reference == "train" || c.eval_reference == "test", "--eval-reference must be train or test, got '",
+           c.eval_reference, "'");
   NN_CHECK(c.init_from.empty() || c.resume.empty(), "--init-from and --resume exclude each other: a resume takes ",
            "its weights from the checkpoint");
 }
@@ -90,7 +97,12 @@ std::string config_to_json(const Config& c) {
                       {"log_every", c.log_every},
                       {"deterministic", c.deterministic},
                       {"dtype", c.dtype},
-                      {"init_from", c.init_from}};
+                      {"init_from", c.init_from},
+                      {"eval_every", c.eval_every},
+                      {"eval_images", c.eval_images},
+                      {"eval_reference", c.eval_reference},
+                      {"eval_reference_limit", c.eval_reference_limit},
+                      {"inception_weights", c.inception_weights}};
   return j.dump();
 }
 
@@ -120,6 +132,11 @@ Config config_from_json(const std::string& text) {
     c.deterministic = j.at("deterministic").get<bool>();
     c.dtype = j.value("dtype", std::string("float32"));
     c.init_from = j.value("init_from", std::string());
+    c.eval_every = j.value("eval_every", int64_t{0});
+    c.eval_images = j.value("eval_images", int64_t{10000});
+    c.eval_reference = j.value("eval_reference", std::string("train"));
+    c.eval_reference_limit = j.value("eval_reference_limit", int64_t{0});
+    c.inception_weights = j.value("inception_weights", c.inception_weights);
     return c;
   } catch (const nlohmann::json::exception& e) {
     throw_error(str_cat("configuration JSON is invalid: ", e.what()));

@@ -31,6 +31,14 @@ struct Config {
   bool deterministic = false;
   std::string dtype = "float32";  // "float32", or "float64" on the CPU (the reference for parity tests)
   std::string init_from;     // start from these weights (a state dict or checkpoint), not the DCGAN init
+  // FID/IS during training (src/metrics/evaluate.h): every eval_every epochs (0: never) on
+  // eval_images generated images against CIFAR-100's eval_reference split ("train" or "test");
+  // the best-FID checkpoint is kept. Without the Inception weights it says so once and trains on.
+  int64_t eval_every = 0;
+  int64_t eval_images = 10000;
+  std::string eval_reference = "train";
+  int64_t eval_reference_limit = 0;  // > 0: the split's first N images only (quick checks; printed in the protocol)
+  std::string inception_weights = "data/inception/pt_inception-2015-12-05-6726825d.safetensors";
 };
 
 // The defaults of a preset ("dcgan" or "keras"); throws nn::Error for another name.

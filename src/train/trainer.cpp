@@ -27,6 +27,7 @@
 #include "io/plot.h"
 #include "io/png.h"
 #include "io/safetensors.h"
+#include "metrics/evaluate.h"
 #include "nn/backend.h"
 
 namespace nn::train {
@@ -42,6 +43,7 @@ void on_stop_signal(int sig) { g_stop_signal = sig; }
 // Independent streams of the run's seed (counter-based generator: distinct keys never overlap).
 constexpr uint64_t kNoiseStream = 0x4E4F495345000000ull;        // "NOISE"
 constexpr uint64_t kFixedNoiseStream = 0x4649584544000000ull;   // "FIXED"
+constexpr uint64_t kEvalNoiseStream = 0x4556414C00000000ull;    // "EVAL": the same images at every evaluation
 constexpr const char* kCheckpointFormat = "gan_train-checkpoint-1";
 constexpr int kMetricColumns = 5;  // loss_d, loss_g, d_x, d_g_z1, d_g_z2
 }  // namespace
@@ -162,6 +164,9 @@ void Trainer::print_start_block() const {
             << "  data:          " << c.data_dir << " (" << sampler_->size() << " images, "
             << sampler_->batches_per_epoch() << " batches per epoch)\n"
             << "  output:        " << c.out_dir << "\n";
+  if (c.eval_every > 0)
+    std::cout << "  evaluation:    FID and IS every " << c.eval_every << " epoch(s), " << c.eval_images
+              << " generated images vs CIFAR-100 " << c.eval_reference << ", weights " << c.inception_weights << "\n";
   std::cout.flush();
 }
 
@@ -395,6 +400,12 @@ void Trainer::save_checkpoint(const std::string& path) const {
       {"noise_rng_offset", std::to_string(noise_rng_.offset)},
       {"dropout_rng_offset", std::to_string(gan_->dropout_rng.offset)},
   };
+  if (best_fid_ >= 0) {
+    std::ostringstream fid;
+    fid << std::setprecision(17) << best_fid_;
+    meta["best_fid"] = fid.str();
+    meta["best_fid_step"] = std::to_string(best_fid_step_);
+  }
   io::save_safetensors(path, checkpoint_tensors(), meta);
 }
 
@@ -448,6 +459,14 @@ void Trainer::load_checkpoint(const std::string& path) {
   noise_rng_.offset = static_cast<uint64_t>(meta_int(f, "noise_rng_offset"));
   gan_->dropout_rng.offset = static_cast<uint64_t>(meta_int(f, "dropout_rng_offset"));
   last_good_step_ = step_;
+  if (f.metadata.count("best_fid")) {
+    try {
+      best_fid_ = std::stod(f.metadata.at("best_fid"));
+    } catch (const std::exception&) {
+      throw_error(str_cat("checkpoint ", path, " is corrupt: metadata 'best_fid' is not a number"));
+    }
+    best_fid_step_ = meta_int(f, "best_fid_step");
+  }
   cuda_synchronize();  // the copies above read host buffers that are about to be freed
 }
 
@@ -530,6 +549,86 @@ static void truncate_metrics(const std::string& path, int64_t last_step, std::ve
   for (const std::string& l : keep) out << l << "\n";
 }
 
+// ------------------------------------------------------------------ FID and IS (--eval-every)
+
+// Drops eval.csv rows after `last_step` (a resumed run writes them again).
+static void truncate_eval_csv(const std::string& path, int64_t last_step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::vector<std::string> keep;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("step,", 0) == 0) {
+      keep.push_back(line);
+      continue;
+    }
+    try {
+      if (std::stoll(line.substr(0, line.find(','))) <= last_step) keep.push_back(line);
+    } catch (const std::exception&) {
+      // a torn line from a killed run: dropped
+    }
+  }
+  in.close();
+  std::ofstream out(path, std::ios::trunc);
+  for (const std::string& l : keep) out << l << "\n";
+}
+
+void Trainer::evaluate() {
+  if (eval_off_) return;
+  if (!evaluator_) {
+    // Training goes on without FID when the evaluator cannot be built: one line says why.
+    std::string why;
+    if (!metrics::inception_weights_available(config_.inception_weights, &why)) {
+      std::cout << "FID off: " << why << "\n";
+      eval_off_ = true;
+      return;
+    }
+    metrics::EvalOptions o;
+    o.weights_path = config_.inception_weights;
+    o.data_dir = config_.data_dir;
+    o.reference_split = config_.eval_reference == "test" ? data::Split::Test : data::Split::Train;
+    o.reference_limit = config_.eval_reference_limit;
+    o.device = device_;
+    if (!quiet_) o.log = [](const std::string& note) { std::cout << "  " << note << "\n"; };
+    try {
+      evaluator_ = std::make_unique<metrics::Evaluator>(o);
+    } catch (const Error& e) {
+      std::cout << "FID off: " << e.what() << "\n";
+      eval_off_ = true;
+      return;
+    }
+  }
+  metrics::EvalResult r;
+  try {
+    r = evaluator_->evaluate_generator(gan_->generator.net, gan_->noise_per_sample, device_, config_.eval_images,
+                                       config_.seed ^ kEvalNoiseStream);
+  } catch (const Error& e) {
+    // An evaluation that fails (out of memory, say) costs its numbers, never the run.
+    std::cout << "FID failed at step " << step_ << ": " << e.what() << "\n";
+    return;
+  }
+  const int64_t epoch = sampler_ ? step_ / sampler_->batches_per_epoch() : 0;
+  const std::string csv = config_.out_dir + "/eval.csv";
+  const bool fresh = !fs::exists(csv);
+  std::ofstream out(csv, std::ios::app);
+  if (fresh) out << "step,epoch,fid,is_mean,is_std,seconds,protocol\n";
+  out << std::setprecision(10) << step_ << "," << epoch << "," << r.fid << "," << r.is_mean << "," << r.is_std << ","
+      << r.seconds << ",\"" << r.protocol << "\"\n";
+  out.close();
+  const bool best = best_fid_ < 0 || r.fid < best_fid_;
+  if (best) {
+    best_fid_ = r.fid;
+    best_fid_step_ = step_;
+    save_checkpoint(config_.out_dir + "/checkpoint_best_fid.safetensors");
+  }
+  if (!quiet_) {
+    std::cout << "epoch " << epoch << ": " << r.fid_line() << (best ? "  [best so far: checkpoint_best_fid.safetensors]" : "")
+              << "\n"
+              << "epoch " << epoch << ": " << r.is_line() << "\n";
+    std::cout.flush();
+  }
+}
+
 // ------------------------------------------------------------------ the loop
 
 int Trainer::run() {
@@ -544,6 +643,7 @@ int Trainer::run() {
                                                                          0, {std::min<int64_t>(64, config_.batch_size), 3, 32, 32}), 8);
   } else {
     truncate_metrics(csv, step_, history_);
+    truncate_eval_csv(config_.out_dir + "/eval.csv", step_);
   }
   if (step_ >= end_step) {
     if (!quiet_) std::cout << "nothing to do: step " << step_ << " already reached the end (" << end_step << ")\n";
@@ -573,6 +673,8 @@ int Trainer::run() {
     }
     if (epoch_end) {
       write_samples(step_ / per_epoch - 1);
+      // Before the checkpoints, so that the latest one carries this evaluation's best FID.
+      if (config_.eval_every > 0 && (step_ / per_epoch) % config_.eval_every == 0 && stop_signal() == 0) evaluate();
       write_checkpoints(true);
     }
     if (window_steps == 0) window_start = Clock::now();  // images/s counts training, not file writes

@@ -21,6 +21,10 @@
 #include "train/config.h"
 #include "train/models.h"
 
+namespace nn::metrics {
+class Evaluator;
+}
+
 namespace nn::train {
 
 // Thrown when a loss becomes NaN or infinite; the message names the step and the last good
@@ -84,6 +88,7 @@ class Trainer {
   void flush_metrics(double images_per_second, bool end_of_epoch);
   void write_samples(int64_t epoch) const;
   void write_checkpoints(bool epoch_end);
+  void evaluate();  // --eval-every: FID and IS now, eval.csv, the best-FID checkpoint
   Tensor d_loss(const Tensor& out_real, const Tensor& out_fake) const;
   Tensor g_loss(const Tensor& out_fake) const;
   Tensor d_score(const Tensor& out) const;  // mean D output as a probability where BCE applies
@@ -109,6 +114,11 @@ class Trainer {
   std::vector<std::vector<double>> history_;  // all read-back rows (step, epoch, 5 values)
   bool progress_on_tty_ = false;
   Observer observer_;
+  // --eval-every: built at the first evaluation; eval_off_ once the weights turned out missing.
+  std::unique_ptr<metrics::Evaluator> evaluator_;
+  bool eval_off_ = false;
+  double best_fid_ = -1;  // < 0: none yet (saved in checkpoints, so a resume keeps the best)
+  int64_t best_fid_step_ = -1;
 };
 
 }  // namespace nn::train
