@@ -56,7 +56,9 @@ have_lib() { compgen -G "/usr/lib/$1" >/dev/null || compgen -G "/usr/lib/*-linux
 have_lib liblapack.so || missing+=(liblapack-dev)
 # OpenBLAS takes over liblapack.so.3 through Debian's alternatives: the FID's 2048x2048
 # eigendecompositions run about twice as fast as with the reference LAPACK (measured on 2 cores).
-have_lib libopenblas.so.0 || have_lib openblas-pthread/libopenblas.so.0 || missing+=(libopenblas0-pthread)
+# A speed-up only: installed when possible, a warning (never a failure) when not.
+speedups=()
+have_lib libopenblas.so.0 || have_lib openblas-pthread/libopenblas.so.0 || speedups+=(libopenblas0-pthread)
 
 # CMakeLists.txt requires CMake 3.24; say so here rather than in a configure error.
 if have_cmd cmake; then
@@ -69,7 +71,29 @@ fi
 summary="cmake ${cmake_version:-?}, $(have_cmd ninja && echo ninja || echo make)"
 if [[ ${#deps_used[@]} -gt 0 ]]; then summary+=", from .deps: ${deps_used[*]}"; fi
 
+# Speed-ups (OpenBLAS) are tried on their own, as root or with passwordless sudo, and only warn.
+try_speedups() {
+  [[ ${#speedups[@]} -gt 0 ]] && have_cmd apt-get || return 0
+  local sudo_try=()
+  if [[ "$(id -u)" -ne 0 ]]; then
+    if have_cmd sudo && sudo -n true 2>/dev/null; then sudo_try=(sudo -n); else
+      nn_log "optional, not installed: ${speedups[*]} (faster FID on the CPU; apt-get install ${speedups[*]})"
+      return 0
+    fi
+  fi
+  if DEBIAN_FRONTEND=noninteractive "${sudo_try[@]}" apt-get install -y -qq --no-install-recommends "${speedups[@]}" \
+      >/dev/null 2>&1 </dev/null ||
+     { "${sudo_try[@]}" apt-get update -qq >/dev/null 2>&1 &&
+       DEBIAN_FRONTEND=noninteractive "${sudo_try[@]}" apt-get install -y -qq --no-install-recommends "${speedups[@]}" \
+         >/dev/null 2>&1 </dev/null; }; then
+    nn_log "installed ${speedups[*]}"
+  else
+    nn_log "warning: could not install ${speedups[*]} (optional: a faster FID on the CPU); continuing"
+  fi
+}
+
 if [[ ${#missing[@]} -eq 0 ]]; then
+  try_speedups
   nn_log "all dependencies present ($summary)"
   exit 0
 fi
@@ -80,7 +104,7 @@ if ! have_cmd apt-get; then
   # LAPACK (the CUDA build's FID uses cuSOLVER).
   required=()
   for pkg in "${missing[@]}"; do
-    if [[ "$pkg" == libbenchmark-dev || "$pkg" == liblapack-dev || "$pkg" == libopenblas0-pthread ]]; then
+    if [[ "$pkg" == libbenchmark-dev || "$pkg" == liblapack-dev ]]; then
       optional+=("$pkg")
     else
       required+=("$pkg")
@@ -114,3 +138,5 @@ if ! "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[
   nn_die "apt-get install ${missing[*]} failed"
 fi
 nn_log "installed ${missing[*]}"
+try_speedups
+
