@@ -195,22 +195,20 @@ TEST(GanTrainEval, WithoutInceptionWeightsSaysSoOnceAndTrainsOn) {
   EXPECT_EQ(read_metrics(dir / "metrics.csv").size(), 4u);
 }
 
-TEST(GanTrainErrors, EvalOptions) {
-  RunResult r = run_gan_train("--eval-every -1");
-  EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("--eval-every must be >= 0"), std::string::npos) << r.output;
-  r = run_gan_train("--eval-reference valid");
-  EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("--eval-reference must be train or test"), std::string::npos) << r.output;
-}
-
 TEST(GanTrainErrors, UnknownFlagAndBadValue) {
   RunResult r = run_gan_train("--no-such-flag");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("gan_train: error:"), std::string::npos) << r.output;
-  r = run_gan_train("--lr -1");
-  EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("--lr must be positive"), std::string::npos) << r.output;
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--lr -1", "--lr must be positive"},
+           {"--eval-every -1", "--eval-every must be >= 0"},
+           {"--eval-reference valid", "--eval-reference must be train or test"},
+           {"--dtype float16", "--dtype must be float32 or float64"},
+           {"--dtype float64", "--dtype float64 runs on the CPU only"}}) {
+    r = run_gan_train(args);
+    EXPECT_EQ(r.exit_code, 2) << args << ": " << r.output;
+    EXPECT_NE(r.output.find(message), std::string::npos) << args << ": " << r.output;
+  }
   r = run_gan_train("--preset nope");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("unknown preset"), std::string::npos) << r.output;

@@ -25,6 +25,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cli.h"
 #include "io/image_folder.h"
 #include "nn/backend.h"
 #include "io/safetensors.h"
@@ -85,15 +86,7 @@ int main(int argc, char** argv) {
   app.add_option("--splits", splits, "IS splits")->capture_default_str();
   app.add_flag("--json", json, "print one JSON object instead of the lines");
   app.add_flag("--quiet", quiet, "no progress on stderr");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    std::cout << app.help();
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "gan_eval: error: " << e.what() << " (see gan_eval --help)\n";
-    return 2;
-  }
+  if (auto exit_code = parse_command_line(app, argc, argv, "gan_eval")) return *exit_code;
   auto usage = [](const std::string& msg) {
     std::cerr << "gan_eval: error: " << msg << " (see gan_eval --help)\n";
     return 2;

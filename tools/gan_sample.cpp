@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "cli.h"
 #include "io/png.h"
 #include "io/safetensors.h"
 #include "train/models.h"
@@ -28,15 +29,7 @@ int main(int argc, char** argv) {
   app.add_flag("--interpolate", interpolate, "a strip from one noise vector to another instead of a grid");
   app.add_option("--steps", steps, "images in the interpolation strip")->capture_default_str();
   app.add_option("--device", device_name, "cpu or cuda")->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    std::cout << app.help();
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "gan_sample: error: " << e.what() << " (see gan_sample --help)\n";
-    return 2;
-  }
+  if (auto exit_code = parse_command_line(app, argc, argv, "gan_sample")) return *exit_code;
   try {
     NN_CHECK(count > 0 && nrow > 0 && steps >= 2, "--count and --nrow must be positive and --steps at least 2");
     NN_CHECK(device_name == "cpu" || device_name == "cuda", "--device must be cpu or cuda");

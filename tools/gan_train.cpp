@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "cli.h"
 #include "io/safetensors.h"
 #include "train/trainer.h"
 
@@ -92,15 +93,7 @@ int main(int argc, char** argv) {
   app.add_option("--write-init", write_init,
                  "write the step-0 checkpoint (the initial weights of this preset and seed) to this file and exit; "
                  "needs no data");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    std::cout << app.help();
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "gan_train: error: " << e.what() << " (see gan_train --help)\n";
-    return nn::train::kExitUsage;
-  }
+  if (auto exit_code = parse_command_line(app, argc, argv, "gan_train")) return *exit_code;
 
   try {
     nn::train::validate(config);

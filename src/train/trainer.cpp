@@ -520,9 +520,11 @@ void Trainer::write_checkpoints(bool epoch_end) {
   }
 }
 
-// Keeps metrics.csv consistent with a resumed run: lines after the resumed step are dropped
-// (the run is about to write them again); the kept rows go back into the loss history.
-static void truncate_metrics(const std::string& path, int64_t last_step, std::vector<std::vector<double>>& history) {
+// Keeps a CSV log (metrics.csv, eval.csv) consistent with a resumed run: the header stays, and
+// the rows of steps <= last_step that `accept` takes (given the row's cells: a torn last line
+// from a killed run is refused there); later rows go, since the run is about to write them again.
+static void truncate_csv_after(const std::string& path, int64_t last_step,
+                               const std::function<bool(const std::vector<std::string>& cells)>& accept) {
   std::ifstream in(path);
   if (!in) return;
   std::vector<std::string> keep;
@@ -532,17 +534,16 @@ static void truncate_metrics(const std::string& path, int64_t last_step, std::ve
       keep.push_back(line);
       continue;
     }
-    std::vector<double> fields;
+    std::vector<std::string> cells;
     std::stringstream ss(line);
     std::string cell;
+    while (std::getline(ss, cell, ',')) cells.push_back(cell);
     try {
-      while (std::getline(ss, cell, ',')) fields.push_back(std::stod(cell));
+      if (cells.empty() || std::stoll(cells[0]) > last_step || !accept(cells)) continue;
     } catch (const std::exception&) {
-      continue;  // a torn last line from a killed run
+      continue;  // a cell that is not a number: a torn line
     }
-    if (fields.size() != 7 || fields[0] > last_step) continue;
     keep.push_back(line);
-    history.push_back({fields[0], fields[2], fields[3], fields[4], fields[5], fields[6]});
   }
   in.close();
   std::ofstream out(path, std::ios::trunc);
@@ -550,28 +551,6 @@ static void truncate_metrics(const std::string& path, int64_t last_step, std::ve
 }
 
 // ------------------------------------------------------------------ FID and IS (--eval-every)
-
-// Drops eval.csv rows after `last_step` (a resumed run writes them again).
-static void truncate_eval_csv(const std::string& path, int64_t last_step) {
-  std::ifstream in(path);
-  if (!in) return;
-  std::vector<std::string> keep;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("step,", 0) == 0) {
-      keep.push_back(line);
-      continue;
-    }
-    try {
-      if (std::stoll(line.substr(0, line.find(','))) <= last_step) keep.push_back(line);
-    } catch (const std::exception&) {
-      // a torn line from a killed run: dropped
-    }
-  }
-  in.close();
-  std::ofstream out(path, std::ios::trunc);
-  for (const std::string& l : keep) out << l << "\n";
-}
 
 void Trainer::evaluate() {
   if (eval_off_) return;
@@ -642,8 +621,17 @@ int Trainer::run() {
     io::write_image_grid_png(config_.out_dir + "/real_samples.png", sampler_->batch(0).view_at(
                                                                          0, {std::min<int64_t>(64, config_.batch_size), 3, 32, 32}), 8);
   } else {
-    truncate_metrics(csv, step_, history_);
-    truncate_eval_csv(config_.out_dir + "/eval.csv", step_);
+    // metrics.csv rows (step, epoch, 5 values) also go back into the loss history for the plot.
+    truncate_csv_after(csv, step_, [this](const std::vector<std::string>& cells) {
+      if (cells.size() != 7) return false;
+      std::vector<double> row;
+      for (size_t k : {0, 2, 3, 4, 5, 6}) row.push_back(std::stod(cells[k]));
+      history_.push_back(row);
+      return true;
+    });
+    // eval.csv: step, epoch, fid, is_mean, is_std, seconds, "protocol" (which has commas of its own).
+    truncate_csv_after(config_.out_dir + "/eval.csv", step_,
+                       [](const std::vector<std::string>& cells) { return cells.size() >= 7; });
   }
   if (step_ >= end_step) {
     if (!quiet_) std::cout << "nothing to do: step " << step_ << " already reached the end (" << end_step << ")\n";

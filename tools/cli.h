@@ -1,0 +1,22 @@
+// cli.h — the command-line parse every tool shares (gan_train, gan_sample, gan_eval): --help prints
+// the options and exits 0; a bad option is one line "<tool>: error: ... (see <tool> --help)" and
+// exit 2, the usage exit code of all the tools.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <optional>
+#include <string>
+
+// The exit code when the tool must stop now (help printed, or a bad command line), else nullopt.
+inline std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv, const std::string& tool) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    std::cerr << tool << ": error: " << e.what() << " (see " << tool << " --help)\n";
+    return 2;
+  }
+  return std::nullopt;
+}
