@@ -116,6 +116,22 @@ if grep -q "^gan_bench: skipped:" "$out_dir/gan_bench.txt"; then status+=("$(gre
 elif [[ $rc -ne 0 ]]; then failed=1; status+=("gan_bench: FAILED (exit $rc)")
 else status+=("gan_bench: ran"); fi
 
+# FID and IS of 10,000 images, stage by stage (bench/bench_fid.cpp; random weights: same time).
+if grep -q "bench: Google Benchmark .* found" "$out_dir/build.log" &&
+   cmake --build "$build_dir" --parallel "$jobs" --target bench_fid >>"$out_dir/build.log" 2>&1; then
+  nn_log "running bench_fid (results: $out_dir/bench_fid.txt)"
+  set +e
+  # shellcheck disable=SC2086
+  "$build_dir/bench/bench_fid" ${BENCH_FID_ARGS:-} 2>&1 | tee "$out_dir/bench_fid.txt"
+  rc=${PIPESTATUS[0]}
+  set -e
+  if grep -q "^skipped:" "$out_dir/bench_fid.txt"; then status+=("bench_fid: $(head -n1 "$out_dir/bench_fid.txt")")
+  elif [[ $rc -ne 0 ]]; then failed=1; status+=("bench_fid: FAILED (exit $rc)")
+  else status+=("bench_fid: ran ($(grep -m1 '^| total' "$out_dir/bench_fid.txt" | tr -s ' '))"); fi
+else
+  status+=("bench_fid: skipped: not built (see $out_dir/build.log)")
+fi
+
 rm -f "$out_dir/pytorch.json"
 if [[ $has_gpu -eq 0 ]]; then
   status+=("pytorch_baseline: skipped: no GPU (nvidia-smi finds none)")
