@@ -609,9 +609,17 @@ TEST(GanTrainEval, EvaluatesEachEpochAndKeepsTheBestFidCheckpoint) {
   EXPECT_EQ(f.metadata.at("step"), best_step);
   EXPECT_EQ(f.metadata.at("best_fid_step"), best_step);
 
-  // A resume carries the best FID on: the latest checkpoint has it too.
+  // A resume carries the best FID on: the latest checkpoint has it, a resumed trainer reads it
+  // and writes it into its own checkpoints.
   io::SafetensorsFile latest = io::load_safetensors(dir / "run/checkpoint_latest.safetensors");
   EXPECT_NEAR(std::stod(latest.metadata.at("best_fid")), best, 1e-8 * best);
+  c.resume = "auto";
+  train::Trainer resumed(c, /*quiet=*/true);
+  EXPECT_EQ(resumed.step(), 4);
+  resumed.save_checkpoint(dir / "resumed.safetensors");
+  io::SafetensorsFile again = io::load_safetensors(dir / "resumed.safetensors");
+  EXPECT_EQ(again.metadata.at("best_fid"), latest.metadata.at("best_fid"));
+  EXPECT_EQ(again.metadata.at("best_fid_step"), best_step);
 }
 
 TEST(ConvertInception, RefusesAFileWhoseShaIsNotPytorchFids) {

@@ -339,5 +339,72 @@ TEST(GanSample, WritesAGridAndAnInterpolationStrip) {
   EXPECT_EQ(WEXITSTATUS(status), 1);
 }
 
+// A --dtype float64 run's checkpoint samples like any other: gan_sample draws in float32.
+TEST(GanSample, SamplesAFloat64Checkpoint) {
+  TempDir dir("sample_f64");
+  Config c = train::preset_defaults("dcgan");
+  c.width = 4;
+  c.batch_size = 4;
+  c.device = "cpu";
+  c.dtype = "float64";
+  c.out_dir = dir.path().string();
+  Trainer t(c, Tensor(), true);
+  t.train_step(rand_tensor({4, 3, 32, 32}, 3));  // a float64 batch in [-1, 1)
+  const std::string ckpt = dir / "f64.safetensors";
+  t.save_checkpoint(ckpt);
+  const std::string sampler = std::string(NN_BINARY_DIR) + "/gan_sample";
+  ASSERT_EQ(std::system((sampler + " --checkpoint " + ckpt + " --count 4 --nrow 2 --out " + (dir / "grid.png") +
+                         " > /dev/null")
+                            .c_str()),
+            0);
+  EXPECT_GT(fs::file_size(dir / "grid.png"), 100u);
+}
+
+// Resuming needs the precision the checkpoint was trained in, and says so.
+TEST(Trainer, ResumeWithAnotherDtypeSaysSo) {
+  TempDir dir("dtype_resume");
+  Config c = train::preset_defaults("keras");
+  c.width = 8;
+  c.batch_size = 4;
+  c.device = "cpu";
+  c.dtype = "float64";
+  c.out_dir = dir.path().string();
+  Trainer f64(c, Tensor(), true);
+  const std::string ckpt = dir / "f64.safetensors";
+  f64.save_checkpoint(ckpt);
+  c.dtype = "float32";
+  Trainer f32(c, Tensor(), true);
+  expect_error_containing([&] { f32.load_checkpoint(ckpt); }, {"was trained with --dtype float64", "needs the same"});
+}
+
+// A trainer driven by hand (train_step without run()) may take more steps than its metrics buffer
+// holds: it keeps the last log_every rows instead of failing.
+TEST(Trainer, TrainStepWithoutRunKeepsGoing) {
+  TempDir dir("by_hand");
+  Config c = train::preset_defaults("dcgan");
+  c.width = 2;
+  c.batch_size = 2;
+  c.device = "cpu";
+  c.log_every = 2;
+  c.out_dir = dir.path().string();
+  Trainer t(c, Tensor(), true);
+  for (int i = 0; i < 5; ++i) t.train_step(rand_tensor({2, 3, 32, 32}, 10 + i).to(DType::F32));
+  EXPECT_EQ(t.step(), 5);
+}
+
+// A fresh run into a used folder drops the last run's evaluations and best-FID model.
+TEST(Trainer, FreshRunClearsTheLastRunsEvaluations) {
+  NN_SKIP_WITHOUT_CIFAR();
+  TempDir dir("fresh_eval");
+  Config c = small_config("dcgan", dir.path().string());
+  c.max_steps = 1;
+  std::ofstream(dir / "eval.csv") << "step,epoch,fid,is_mean,is_std,seconds,protocol\n7,0,1,1,0,1,\"old\"\n";
+  std::ofstream(dir / "checkpoint_best_fid.safetensors") << "old";
+  Trainer t(c, true);
+  ASSERT_EQ(t.run(), train::kExitOk);
+  EXPECT_FALSE(fs::exists(dir / "eval.csv"));
+  EXPECT_FALSE(fs::exists(dir / "checkpoint_best_fid.safetensors"));
+}
+
 }  // namespace
 }  // namespace nn::test

@@ -28,7 +28,6 @@
 #include "cli.h"
 #include "io/image_folder.h"
 #include "nn/backend.h"
-#include "io/safetensors.h"
 #include "metrics/evaluate.h"
 #include "train/models.h"
 
@@ -110,12 +109,7 @@ int main(int argc, char** argv) {
     if (!checkpoint.empty()) {
       if (count == 0) count = 50000;
       NN_CHECK(count >= 2, "--count must be at least 2 (FID fits a covariance)");
-      nn::io::SafetensorsFile file = nn::io::load_safetensors(checkpoint);
-      auto it = file.metadata.find("config");
-      NN_CHECK(it != file.metadata.end(), "checkpoint ", checkpoint, " has no configuration (not a gan_train checkpoint)");
-      gan = nn::train::build_gan(nn::train::config_from_json(it->second), device);
-      for (const nn::Parameter& p : gan->generator.arena.parameters()) p.tensor.copy_(file.get("generator." + p.name));
-      for (const nn::Buffer& b : gan->generator.arena.buffers()) b.tensor.copy_(file.get("generator." + b.name));
+      gan = nn::train::load_generator(checkpoint, device);
     } else {
       images = nn::io::read_png_folder(images_dir, nn::data::kCifarSide, nn::data::kCifarSide, count);
       NN_CHECK(images.size(0) >= 2, "image folder ", images_dir, " has ", images.size(0),

@@ -103,6 +103,9 @@ Evaluator::Evaluator(EvalOptions options) : options_(std::move(options)) {
   NN_CHECK(options_.batch_size >= 0, "evaluation: the batch size must be >= 0");
   NN_CHECK(options_.is_splits >= 1, "evaluation: the IS needs at least 1 split");
   if (options_.batch_size == 0) options_.batch_size = options_.device == Device::CUDA ? 200 : 8;
+  // Fails now, not after a reference pass of hours, when this build cannot take the FID's
+  // eigendecompositions on this device.
+  (void)eigensolver_name(options_.device);
   net_ = std::make_unique<InceptionV3>(InceptionV3::load(options_.weights_path, options_.device));
   net_->set_input_size(options_.input_size);
   if (net_->weights_sha256().rfind(kInceptionSha256Prefix, 0) != 0)
@@ -229,7 +232,10 @@ void Evaluator::load_or_compute_reference() {
   const std::map<std::string, std::string> expected{
       {"dataset", "CIFAR-100"}, {"split", split},          {"images", std::to_string(reference_count_)},
       {"resize", resize},       {"weights_sha256", sha},   {"pipeline", kPipeline},
-      {"stats_version", kStatsVersion}};
+      {"stats_version", kStatsVersion},
+      // The reference's own IS is kept in the file too: it is only valid for these splits and seed.
+      {"is_splits", std::to_string(std::min<int64_t>(options_.is_splits, reference_count_))},
+      {"is_seed", std::to_string(options_.is_seed)}};
 
   std::error_code ec;
   if (fs::exists(cache_path_, ec)) {
@@ -283,7 +289,6 @@ void Evaluator::load_or_compute_reference() {
   std::map<std::string, std::string> protocol = expected;
   protocol["is_mean"] = exact(is.mean);
   protocol["is_std"] = exact(is.std);
-  protocol["is_splits"] = std::to_string(splits);
   try {
     fs::create_directories(dir);
     save_gaussian_stats(cache_path_, reference_, protocol);

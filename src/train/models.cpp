@@ -1,6 +1,9 @@
 // models.cpp — builds the dcgan and keras networks (see models.h for the architectures).
 #include "train/models.h"
 
+#include "io/safetensors.h"
+#include "nn/backend.h"
+
 #include <type_traits>
 
 namespace nn::train {
@@ -97,6 +100,26 @@ std::unique_ptr<Gan> build_gan(const Config& config, Device device) {
   Generator init_rng(config.seed);
   init_dcgan(gan->generator.arena, init_rng);
   init_dcgan(gan->discriminator.arena, init_rng);
+  return gan;
+}
+
+std::unique_ptr<Gan> load_generator(const std::string& checkpoint, Device device) {
+  io::SafetensorsFile file = io::load_safetensors(checkpoint);
+  auto it = file.metadata.find("config");
+  NN_CHECK(it != file.metadata.end(), "checkpoint ", checkpoint, " has no configuration (not a gan_train checkpoint)");
+  Config config = config_from_json(it->second);
+  config.dtype = "float32";  // sampling and evaluation run in float32, whatever the training precision
+  auto gan = build_gan(config, device);
+  auto load = [&](const std::string& name, const Tensor& dst) {
+    const Tensor& src = file.get("generator." + name);
+    NN_CHECK(src.shape() == dst.shape(), "checkpoint ", checkpoint, " is corrupt: generator.", name, " is ", src.str(),
+             ", expected ", shape_str(dst.shape()));
+    dst.copy_(src.dtype() == dst.dtype() ? src : src.to(dst.dtype()));
+  };
+  for (const Parameter& p : gan->generator.arena.parameters()) load(p.name, p.tensor);
+  for (const Buffer& b : gan->generator.arena.buffers()) load(b.name, b.tensor);
+  cuda_synchronize();  // the copies read host buffers that `file` frees on return
+  gan->generator.train(false);
   return gan;
 }
 

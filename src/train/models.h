@@ -43,4 +43,10 @@ struct Gan {
 // draws the DCGAN initialisation from Generator(config.seed): G's parameters first, then D's.
 std::unique_ptr<Gan> build_gan(const Config& config, Device device);
 
+// The networks of a gan_train checkpoint (a safetensors file with a "config" in its metadata and
+// the generator.* tensors) in float32 on `device`, the generator's weights and batchnorm
+// statistics loaded (a --dtype float64 run's are rounded) and in eval mode: what gan_sample and
+// gan_eval draw from. One-line nn::Error for a file that is not such a checkpoint.
+std::unique_ptr<Gan> load_generator(const std::string& checkpoint, Device device);
+
 }  // namespace nn::train

@@ -283,6 +283,9 @@ void Trainer::record_metrics(const Tensor& loss_d, const Tensor& loss_g, const T
     const char* names[kMetricColumns] = {"loss_d", "loss_g", "d_x", "d_g_z1", "d_g_z2"};
     for (int k = 0; k < kMetricColumns; ++k) observer_(names[k], values[k]->detach());
   }
+  // run() reads the buffer back before it fills; a trainer driven by hand (train_step without
+  // run(): tests, gan_bench) keeps only its last log_every rows.
+  if (metrics_rows_ == config_.log_every) metrics_rows_ = 0;
   // The buffer is float32: a float64 run (CPU only) rounds its values on the way in.
   for (int k = 0; k < kMetricColumns; ++k) {
     Tensor v = values[k]->detach();
@@ -400,7 +403,7 @@ void Trainer::save_checkpoint(const std::string& path) const {
       {"noise_rng_offset", std::to_string(noise_rng_.offset)},
       {"dropout_rng_offset", std::to_string(gan_->dropout_rng.offset)},
   };
-  if (best_fid_ >= 0) {
+  if (has_best_fid_) {
     std::ostringstream fid;
     fid << std::setprecision(17) << best_fid_;
     meta["best_fid"] = fid.str();
@@ -437,6 +440,8 @@ void Trainer::load_checkpoint(const std::string& path) {
                                    ", loss ", config_.loss);
   NN_CHECK(theirs == ours, "checkpoint ", path, " is from another model (", theirs, "); this run is ", ours);
   Config saved = config_from_json(meta("config"));
+  NN_CHECK(saved.dtype == config_.dtype, "checkpoint ", path, " was trained with --dtype ", saved.dtype,
+           "; resuming needs the same (got --dtype ", config_.dtype, ")");
   NN_CHECK(saved.batch_size == config_.batch_size && saved.seed == config_.seed, "checkpoint ", path,
            " was trained with batch ", saved.batch_size, " and seed ", saved.seed, "; resuming needs the same (got batch ",
            config_.batch_size, ", seed ", config_.seed, ")");
@@ -462,6 +467,7 @@ void Trainer::load_checkpoint(const std::string& path) {
   if (f.metadata.count("best_fid")) {
     try {
       best_fid_ = std::stod(f.metadata.at("best_fid"));
+      has_best_fid_ = true;
     } catch (const std::exception&) {
       throw_error(str_cat("checkpoint ", path, " is corrupt: metadata 'best_fid' is not a number"));
     }
@@ -594,8 +600,9 @@ void Trainer::evaluate() {
   out << std::setprecision(10) << step_ << "," << epoch << "," << r.fid << "," << r.is_mean << "," << r.is_std << ","
       << r.seconds << ",\"" << r.protocol << "\"\n";
   out.close();
-  const bool best = best_fid_ < 0 || r.fid < best_fid_;
+  const bool best = !has_best_fid_ || r.fid < best_fid_;  // (an FID of two near-equal sets can be -1e-4)
   if (best) {
+    has_best_fid_ = true;
     best_fid_ = r.fid;
     best_fid_step_ = step_;
     save_checkpoint(config_.out_dir + "/checkpoint_best_fid.safetensors");
@@ -618,6 +625,10 @@ int Trainer::run() {
   const std::string csv = config_.out_dir + "/metrics.csv";
   if (step_ == 0) {
     std::ofstream(csv, std::ios::trunc) << "step,epoch,loss_d,loss_g,d_x,d_g_z1,d_g_z2\n";
+    // A fresh run in a used folder: the last run's evaluations and best model are not this run's.
+    std::error_code ec;
+    fs::remove(config_.out_dir + "/eval.csv", ec);
+    fs::remove(config_.out_dir + "/checkpoint_best_fid.safetensors", ec);
     io::write_image_grid_png(config_.out_dir + "/real_samples.png", sampler_->batch(0).view_at(
                                                                          0, {std::min<int64_t>(64, config_.batch_size), 3, 32, 32}), 8);
   } else {

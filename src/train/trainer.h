@@ -117,7 +117,8 @@ class Trainer {
   // --eval-every: built at the first evaluation; eval_off_ once the weights turned out missing.
   std::unique_ptr<metrics::Evaluator> evaluator_;
   bool eval_off_ = false;
-  double best_fid_ = -1;  // < 0: none yet (saved in checkpoints, so a resume keeps the best)
+  bool has_best_fid_ = false;  // saved in checkpoints, so a resume keeps the best
+  double best_fid_ = 0;
   int64_t best_fid_step_ = -1;
 };
 
