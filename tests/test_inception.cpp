@@ -550,7 +550,8 @@ TEST(GanEval, CheckpointNumbersComeWithTheirProtocol) {
 }
 
 // gan_train --eval-every: FID and IS at each epoch end into eval.csv, the best-FID checkpoint kept
-// (its FID in the metadata, carried through a resume). Formula weights, a 2-image reference and 4
+// (its FID in the metadata, carried through a resume), and an epoch end whose evaluation a stop
+// skipped is evaluated when the run resumes there. Formula weights, a 2-image reference and 4
 // generated images at 299x299 keep it to seconds; the numbers themselves are tested above.
 std::vector<std::vector<std::string>> read_eval_csv(const std::string& path) {
   std::ifstream in(path);
@@ -581,13 +582,23 @@ TEST(GanTrainEval, EvaluatesEachEpochAndKeepsTheBestFidCheckpoint) {
   c.device = "cpu";
   c.data_dir = cifar100_dir();
   c.out_dir = (dir / "run");
-  c.eval_every = 1;
-  c.eval_images = 4;
   c.eval_reference = "test";
   c.eval_reference_limit = 2;
+  c.eval_images = 4;
   c.inception_weights = formula_weights_file();
   {
+    // Epoch 1 without evaluation, as when a stop signal lands on the epoch end ...
+    c.epochs = 1;
     train::Trainer t(c, /*quiet=*/true);
+    ASSERT_EQ(t.run(), train::kExitOk);
+  }
+  {
+    // ... then a resume with --eval-every 1 evaluates step 2 first, then trains epoch 2 (step 4).
+    c.epochs = 2;
+    c.eval_every = 1;
+    c.resume = "auto";
+    train::Trainer t(c, /*quiet=*/true);
+    ASSERT_EQ(t.step(), 2);
     ASSERT_EQ(t.run(), train::kExitOk);
   }
   auto rows = read_eval_csv(dir / "run/eval.csv");
@@ -613,8 +624,7 @@ TEST(GanTrainEval, EvaluatesEachEpochAndKeepsTheBestFidCheckpoint) {
   // and writes it into its own checkpoints.
   io::SafetensorsFile latest = io::load_safetensors(dir / "run/checkpoint_latest.safetensors");
   EXPECT_NEAR(std::stod(latest.metadata.at("best_fid")), best, 1e-8 * best);
-  c.resume = "auto";
-  train::Trainer resumed(c, /*quiet=*/true);
+  train::Trainer resumed(c, /*quiet=*/true);  // resume "auto" at step 4
   EXPECT_EQ(resumed.step(), 4);
   resumed.save_checkpoint(dir / "resumed.safetensors");
   io::SafetensorsFile again = io::load_safetensors(dir / "resumed.safetensors");

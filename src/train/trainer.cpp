@@ -558,6 +558,11 @@ static void truncate_csv_after(const std::string& path, int64_t last_step,
 
 // ------------------------------------------------------------------ FID and IS (--eval-every)
 
+// --eval-every K: an evaluation belongs to every K-th epoch end.
+bool Trainer::eval_due(int64_t step, int64_t per_epoch) const {
+  return config_.eval_every > 0 && step > 0 && step % per_epoch == 0 && (step / per_epoch) % config_.eval_every == 0;
+}
+
 void Trainer::evaluate() {
   if (eval_off_) return;
   if (!evaluator_) {
@@ -641,8 +646,17 @@ int Trainer::run() {
       return true;
     });
     // eval.csv: step, epoch, fid, is_mean, is_std, seconds, "protocol" (which has commas of its own).
-    truncate_csv_after(config_.out_dir + "/eval.csv", step_,
-                       [](const std::vector<std::string>& cells) { return cells.size() >= 7; });
+    bool evaluated_here = false;
+    truncate_csv_after(config_.out_dir + "/eval.csv", step_, [&](const std::vector<std::string>& cells) {
+      evaluated_here |= std::stoll(cells[0]) == step_;
+      return cells.size() >= 7;
+    });
+    // A stop signal at an epoch end skips that epoch's evaluation (it never holds up a stop); a
+    // resume there does it first, so eval.csv is the same as a straight run's.
+    if (eval_due(step_, per_epoch) && !evaluated_here) {
+      evaluate();
+      save_checkpoint(latest_checkpoint_path());  // with the best FID this may have changed
+    }
   }
   if (step_ >= end_step) {
     if (!quiet_) std::cout << "nothing to do: step " << step_ << " already reached the end (" << end_step << ")\n";
@@ -673,7 +687,7 @@ int Trainer::run() {
     if (epoch_end) {
       write_samples(step_ / per_epoch - 1);
       // Before the checkpoints, so that the latest one carries this evaluation's best FID.
-      if (config_.eval_every > 0 && (step_ / per_epoch) % config_.eval_every == 0 && stop_signal() == 0) evaluate();
+      if (eval_due(step_, per_epoch) && stop_signal() == 0) evaluate();
       write_checkpoints(true);
     }
     if (window_steps == 0) window_start = Clock::now();  // images/s counts training, not file writes

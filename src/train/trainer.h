@@ -89,6 +89,7 @@ class Trainer {
   void write_samples(int64_t epoch) const;
   void write_checkpoints(bool epoch_end);
   void evaluate();  // --eval-every: FID and IS now, eval.csv, the best-FID checkpoint
+  bool eval_due(int64_t step, int64_t per_epoch) const;
   Tensor d_loss(const Tensor& out_real, const Tensor& out_fake) const;
   Tensor g_loss(const Tensor& out_fake) const;
   Tensor d_score(const Tensor& out) const;  // mean D output as a probability where BCE applies
