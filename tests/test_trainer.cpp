@@ -342,14 +342,10 @@ TEST(GanSample, WritesAGridAndAnInterpolationStrip) {
 // A --dtype float64 run's checkpoint samples like any other: gan_sample draws in float32.
 TEST(GanSample, SamplesAFloat64Checkpoint) {
   TempDir dir("sample_f64");
-  Config c = train::preset_defaults("dcgan");
-  c.width = 4;
-  c.batch_size = 4;
-  c.device = "cpu";
+  Config c = small_config("dcgan", dir.path().string());
   c.dtype = "float64";
-  c.out_dir = dir.path().string();
   Trainer t(c, Tensor(), true);
-  t.train_step(rand_tensor({4, 3, 32, 32}, 3));  // a float64 batch in [-1, 1)
+  t.train_step(rand_tensor({c.batch_size, 3, 32, 32}, 3));  // a float64 batch in [-1, 1)
   const std::string ckpt = dir / "f64.safetensors";
   t.save_checkpoint(ckpt);
   const std::string sampler = std::string(NN_BINARY_DIR) + "/gan_sample";
@@ -363,12 +359,8 @@ TEST(GanSample, SamplesAFloat64Checkpoint) {
 // Resuming needs the precision the checkpoint was trained in, and says so.
 TEST(Trainer, ResumeWithAnotherDtypeSaysSo) {
   TempDir dir("dtype_resume");
-  Config c = train::preset_defaults("keras");
-  c.width = 8;
-  c.batch_size = 4;
-  c.device = "cpu";
+  Config c = small_config("keras", dir.path().string());
   c.dtype = "float64";
-  c.out_dir = dir.path().string();
   Trainer f64(c, Tensor(), true);
   const std::string ckpt = dir / "f64.safetensors";
   f64.save_checkpoint(ckpt);
@@ -381,14 +373,9 @@ TEST(Trainer, ResumeWithAnotherDtypeSaysSo) {
 // holds: it keeps the last log_every rows instead of failing.
 TEST(Trainer, TrainStepWithoutRunKeepsGoing) {
   TempDir dir("by_hand");
-  Config c = train::preset_defaults("dcgan");
-  c.width = 2;
-  c.batch_size = 2;
-  c.device = "cpu";
-  c.log_every = 2;
-  c.out_dir = dir.path().string();
+  Config c = small_config("dcgan", dir.path().string());  // log_every 2
   Trainer t(c, Tensor(), true);
-  for (int i = 0; i < 5; ++i) t.train_step(rand_tensor({2, 3, 32, 32}, 10 + i).to(DType::F32));
+  for (int i = 0; i < 5; ++i) t.train_step(rand_tensor({c.batch_size, 3, 32, 32}, 10 + i).to(DType::F32));
   EXPECT_EQ(t.step(), 5);
 }
 
