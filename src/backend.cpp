@@ -2,9 +2,18 @@
 // queries (the real ones live in src/cuda/context.cpp).
 #include "nn/backend.h"
 
+#include <cstdlib>
+
 #include "nn/tensor.h"
 
 namespace nn {
+
+bool env_heuristic_conv_algorithms() {
+  const char* v = std::getenv("NN_CUDNN_ALGO");
+  if (v == nullptr || std::string(v).empty() || std::string(v) == "timed") return false;
+  if (std::string(v) == "heuristic") return true;
+  throw_error(str_cat("NN_CUDNN_ALGO must be 'timed' or 'heuristic', got '", v, "'"));
+}
 
 BackendSettings& backend_settings() {
   static BackendSettings settings;
@@ -18,6 +27,7 @@ bool cuda_built() { return false; }
 bool cuda_available() { return false; }
 void cuda_synchronize() {}
 std::string cuda_device_description() { return "no GPU: this build has no CUDA backend"; }
+std::string cuda_library_description() { return "none: this build has no CUDA backend"; }
 #endif
 
 std::string shape_str(const std::vector<int64_t>& shape) {

@@ -4,9 +4,18 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <sstream>
 
+#include "data/cifar100.h"
+#include "nn/backend.h"
+
 namespace nn::test {
+
+// Every test compares the GPU with the CPU within float32 tolerances, which cuDNN's FFT and
+// Winograd algorithms can exceed (and whether cudnnFind picks one depends on timing, so on what
+// else the GPU is running): the test binary leaves them out, for every test, before main().
+const bool kExactConvolutionsInTests = (backend_settings().exact_conv_algorithms = true);
 
 Tensor rand_tensor(const Shape& shape, uint64_t seed, double lo, double hi, DType dtype) {
   Generator gen(seed);
@@ -56,11 +65,24 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ignored);
 }
 
-std::string cifar100_dir() { return std::string(NN_SOURCE_DIR) + "/data/cifar-100-binary"; }
+std::string cifar100_dir() {
+  const char* dir = std::getenv("NN_CIFAR100_DIR");
+  if (dir != nullptr && *dir != 0) return dir;
+  return std::string(NN_SOURCE_DIR) + "/data/cifar-100-binary";
+}
 
 bool cifar100_present() {
   return std::filesystem::is_regular_file(cifar100_dir() + "/train.bin") &&
          std::filesystem::is_regular_file(cifar100_dir() + "/test.bin");
+}
+
+bool cifar100_is_full_size() {
+  std::error_code ec;
+  return cifar100_present() &&
+         std::filesystem::file_size(cifar100_dir() + "/train.bin", ec) ==
+             static_cast<uintmax_t>(data::kCifarTrainRecords * data::kCifarRecordBytes) &&
+         std::filesystem::file_size(cifar100_dir() + "/test.bin", ec) ==
+             static_cast<uintmax_t>(data::kCifarTestRecords * data::kCifarRecordBytes);
 }
 
 std::string error_message(const std::function<void()>& f) {

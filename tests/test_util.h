@@ -62,9 +62,12 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// Where tools/fetch_cifar100.sh puts the real dataset, and whether train.bin and test.bin are there.
+// Where tools/fetch_cifar100.sh puts the real dataset (or $NN_CIFAR100_DIR: the GPU check
+// points it at the slice it carries), and whether train.bin and test.bin are there.
 std::string cifar100_dir();
 bool cifar100_present();
+// Both files have the official number of records (50,000 and 10,000), not a slice.
+bool cifar100_is_full_size();
 
 // The message of the nn::Error that f throws, or "" when it throws none.
 std::string error_message(const std::function<void()>& f);
@@ -84,6 +87,14 @@ bool all_close(const std::vector<double>& a, const std::vector<double>& b, doubl
     if (!::nn::test::cifar100_present())                                                             \
       GTEST_SKIP() << "CIFAR-100 is not in " << ::nn::test::cifar100_dir()                          \
                    << ": run tools/fetch_cifar100.sh (CIFAR100_ARCHIVE=<archive> to use a local copy)"; \
+  } while (0)
+
+// Tests of the official files' exact contents (sizes, known records) also skip on a slice.
+#define NN_SKIP_WITHOUT_FULL_CIFAR()                                                                 \
+  do {                                                                                               \
+    NN_SKIP_WITHOUT_CIFAR();                                                                         \
+    if (!::nn::test::cifar100_is_full_size())                                                        \
+      GTEST_SKIP() << ::nn::test::cifar100_dir() << " holds a CIFAR-100 slice, not the official files"; \
   } while (0)
 
 #define NN_SKIP_WITHOUT_CUDA()                                                          \

@@ -4,12 +4,26 @@
 
 namespace nn {
 
+// NN_CUDNN_ALGO from the environment: "heuristic" gives true, "timed" or unset false; any other
+// value is an error when the settings are first used.
+bool env_heuristic_conv_algorithms();
+
 struct BackendSettings {
   // TF32 tensor-core math in cuBLAS GEMMs and cuDNN convolutions. Off by default: float32 means
   // float32 until a benchmark says otherwise (PyTorch's default for matmul is also off).
   bool allow_tf32 = false;
-  // Pin cuDNN to deterministic algorithms (bit-reproducible runs on the GPU).
+  // Pin cuDNN to deterministic algorithms (bit-reproducible runs on the GPU). Implies
+  // heuristic algorithm choice: timing could pick a different algorithm on the next run.
   bool deterministic = false;
+  // How cuDNN algorithms are chosen, once per convolution geometry: timed (cudnnFind*, every
+  // algorithm run and measured, as PyTorch's cudnn.benchmark) or heuristic (cudnnGet*_v7, no
+  // run). Heuristic when the environment has NN_CUDNN_ALGO=heuristic: under compute-sanitizer
+  // every timed trial runs instrumented, 10-100x slower, so the GPU check's memcheck uses it.
+  bool heuristic_conv_algorithms = env_heuristic_conv_algorithms();
+  // Leave out FFT and Winograd convolution algorithms. They round differently from a direct or
+  // GEMM-based convolution (errors of 1e-4 relative, not 1e-6), which breaks the tolerances of
+  // the CUDA-vs-CPU tests; the test binary sets this for every test (tests/test_util.cpp).
+  bool exact_conv_algorithms = false;
   // Debugging aid used by the CUDA-vs-CPU tests: every new tensor from Tensor::empty is filled
   // with NaN, so an output element that a kernel forgets to write shows up as NaN.
   bool poison_new_tensors = false;
@@ -21,5 +35,10 @@ void cuda_synchronize();
 // One line: GPU name, compute capability, memory, CUDA runtime/driver, cuDNN and cuBLAS
 // versions; or why there is no GPU.
 std::string cuda_device_description();
+// The cuDNN and cuBLAS the process actually loaded, versions and files, e.g.
+// "cuDNN 9.10.2 (/opt/.../libcudnn.so.9), cuBLAS 13.0.2 (/usr/local/cuda/lib64/libcublas.so.13)",
+// with a warning appended when the loaded cuDNN is not the file the build linked (two copies
+// on the library path: a toolkit's and a wheel's) or its version differs from the headers'.
+std::string cuda_library_description();
 
 }  // namespace nn
