@@ -69,7 +69,7 @@ void write_copy(const std::string& from, const std::filesystem::path& to, int64_
 // ------------------------------------------------------------------ the reader
 
 TEST(Cifar100, LoadsBothSplitsWithTheirSizes) {
-  NN_SKIP_WITHOUT_CIFAR();
+  NN_SKIP_WITHOUT_FULL_CIFAR();
   const Cifar100& train = cached(Split::Train);
   const Cifar100& test = cached(Split::Test);
   EXPECT_EQ(train.size(), 50000);
@@ -89,7 +89,7 @@ TEST(Cifar100, RecordsMatchTheRawFileBytes) {
   for (Split split : {Split::Train, Split::Test}) {
     const Cifar100& set = cached(split);
     const uint8_t* images = set.images.data<uint8_t>();
-    for (int64_t r : {int64_t{0}, int64_t{1}, int64_t{4321}, set.size() - 1}) {
+    for (int64_t r : {int64_t{0}, int64_t{1}, std::min<int64_t>(4321, set.size() - 2), set.size() - 1}) {
       std::vector<uint8_t> record = raw_record(split, r);
       EXPECT_EQ(set.coarse_labels[r], record[0]) << "record " << r;
       EXPECT_EQ(set.fine_labels[r], record[1]) << "record " << r;
@@ -108,7 +108,7 @@ TEST(Cifar100, RecordsMatchTheRawFileBytes) {
 // Known facts of CIFAR-100: 500 training and 100 test images per fine class, and every fine
 // class belongs to exactly one coarse class (five per superclass).
 TEST(Cifar100, LabelsAreInRangeAndBalanced) {
-  NN_SKIP_WITHOUT_CIFAR();
+  NN_SKIP_WITHOUT_FULL_CIFAR();
   for (Split split : {Split::Train, Split::Test}) {
     const Cifar100& set = cached(split);
     std::vector<int> per_fine(100, 0);
@@ -138,16 +138,40 @@ TEST(Cifar100, MissingDirectoryNamesTheFetchScript) {
 }
 
 TEST(Cifar100, TruncatedFileIsCorruptOrTruncated) {
-  NN_SKIP_WITHOUT_CIFAR();
+  NN_SKIP_WITHOUT_FULL_CIFAR();
   const TempDir tmp("nn_cifar_truncated");
   const std::filesystem::path& dir = tmp.path();
   write_copy(kDataDir + "/test.bin", dir / "test.bin", 1000 * kRecord + 7);
   expect_error_containing([&] { data::load_cifar100(dir.string(), Split::Test); },
-                          {"corrupt or truncated", "3074007 bytes, expected 30740000", "tools/fetch_cifar100.sh"});
+                          {"corrupt or truncated", "3074007 bytes is not a whole number of 3074-byte records",
+                           "the official file has 30740000", "tools/fetch_cifar100.sh"});
+  write_copy(kDataDir + "/test.bin", dir / "test.bin", 0);
+  expect_error_containing([&] { data::load_cifar100(dir.string(), Split::Test); }, {"corrupt or truncated", "empty"});
+}
+
+// A slice (tools/gpu_bundle.sh: the first N whole records of the official file) loads like the
+// whole, record for record; more records than the official file has is damage.
+TEST(Cifar100, SliceOfWholeRecordsLoadsAsTheFirstRecords) {
+  NN_SKIP_WITHOUT_FULL_CIFAR();
+  const TempDir tmp("nn_cifar_slice");
+  const std::filesystem::path& dir = tmp.path();
+  write_copy(kDataDir + "/train.bin", dir / "train.bin", 123 * kRecord);
+  EXPECT_EQ(data::cifar100_records(dir.string(), Split::Train), 123);
+  const Cifar100 slice = data::load_cifar100(dir.string(), Split::Train);
+  const Cifar100& full = cached(Split::Train);
+  ASSERT_EQ(slice.size(), 123);
+  EXPECT_EQ(std::memcmp(slice.images.data<uint8_t>(), full.images.data<uint8_t>(), 123 * kImage), 0);
+  EXPECT_EQ(slice.fine_labels, std::vector<uint8_t>(full.fine_labels.begin(), full.fine_labels.begin() + 123));
+  EXPECT_EQ(slice.coarse_labels,
+            std::vector<uint8_t>(full.coarse_labels.begin(), full.coarse_labels.begin() + 123));
+  // test.bin may not be longer than the official 10,000 records.
+  write_copy(kDataDir + "/train.bin", dir / "test.bin", 10001 * kRecord);
+  expect_error_containing([&] { data::load_cifar100(dir.string(), Split::Test); },
+                          {"corrupt", "10001 records, more than the official 10000"});
 }
 
 TEST(Cifar100, OutOfRangeLabelIsCorrupt) {
-  NN_SKIP_WITHOUT_CIFAR();
+  NN_SKIP_WITHOUT_FULL_CIFAR();
   const TempDir tmp("nn_cifar_badlabel");
   const std::filesystem::path& dir = tmp.path();
   write_copy(kDataDir + "/test.bin", dir / "test.bin", 10000 * kRecord,
@@ -216,7 +240,7 @@ bool is_permutation_of_iota(const std::vector<int32_t>& order) {
 }
 
 TEST(Sampler, OrderIsAPermutationDrawnFromSeedAndEpochAlone) {
-  NN_SKIP_WITHOUT_CIFAR();
+  NN_SKIP_WITHOUT_FULL_CIFAR();
   const Cifar100& train = cached(Split::Train);
   BatchSampler sampler(train.images, Device::CPU, 64, 11);
   EXPECT_EQ(sampler.epoch(), 0);  // the constructor draws epoch 0
@@ -266,7 +290,7 @@ TEST(Sampler, AllOrdersOfASmallSetAreEquallyLikely) {
 }
 
 TEST(Sampler, EpochIsWholeBatchesOnly) {
-  NN_SKIP_WITHOUT_CIFAR();
+  NN_SKIP_WITHOUT_FULL_CIFAR();
   const Cifar100& train = cached(Split::Train);
   BatchSampler sampler(train.images, Device::CPU, 64, 1);
   EXPECT_EQ(sampler.batches_per_epoch(), 781);  // 50000 / 64 = 781.25: the partial batch is dropped

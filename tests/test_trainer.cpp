@@ -126,15 +126,21 @@ TEST(Trainer, CheckpointLoadsBackToIdenticalTensors) {
 }
 
 // DESIGN.md / the trainer issue: N steps straight == N/2, checkpoint, resume, N/2 (bitwise, CPU).
-void resume_is_exact(const std::string& preset) {
+// On the GPU the same holds with --deterministic (cuDNN algorithms chosen by heuristics among the
+// deterministic ones, so both runs pick the same).
+void resume_is_exact(const std::string& preset, const std::string& device = "cpu") {
   NN_SKIP_WITHOUT_CIFAR();
   TempDir straight_dir(preset + "_straight"), split_dir(preset + "_split");
   Config straight = small_config(preset, straight_dir.path().string());
+  straight.device = device;
+  straight.deterministic = device == "cuda";
   straight.max_steps = 6;
   Trainer a(straight, true);
   a.run();
 
   Config first_half = small_config(preset, split_dir.path().string());
+  first_half.device = straight.device;
+  first_half.deterministic = straight.deterministic;
   first_half.max_steps = 3;
   Trainer(first_half, true).run();
   Config second_half = first_half;
@@ -151,6 +157,15 @@ void resume_is_exact(const std::string& preset) {
 
 TEST(Trainer, DcganResumeIsBitExact) { resume_is_exact("dcgan"); }
 TEST(Trainer, KerasResumeIsBitExact) { resume_is_exact("keras"); }
+TEST(TrainerCuda, DcganDeterministicResumeIsBitExact) {
+  NN_SKIP_WITHOUT_CUDA();
+  resume_is_exact("dcgan", "cuda");
+}
+TEST(TrainerCuda, KerasDeterministicResumeIsBitExact) {
+  NN_SKIP_WITHOUT_CUDA();
+  resume_is_exact("keras", "cuda");
+}
+
 
 // ------------------------------------------------------------------ the binary, as a user runs it
 
@@ -391,6 +406,31 @@ TEST(Trainer, FreshRunClearsTheLastRunsEvaluations) {
   ASSERT_EQ(t.run(), train::kExitOk);
   EXPECT_FALSE(fs::exists(dir / "eval.csv"));
   EXPECT_FALSE(fs::exists(dir / "checkpoint_best_fid.safetensors"));
+}
+
+// gan_train --data on a slice of the official file (tools/gpu_bundle.sh cuts one for the GPU
+// machine): it trains, and the start block says how many images the slice has and that it is
+// not the official set.
+TEST(GanTrain, TrainsOnASliceAndSaysItIsOne) {
+  NN_SKIP_WITHOUT_FULL_CIFAR();
+  TempDir data("slice_data"), out("slice_out");
+  {
+    std::ifstream in(kDataDir + "/train.bin", std::ios::binary);
+    std::vector<char> bytes(static_cast<size_t>(640 * 3074));
+    in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    ASSERT_TRUE(in.good());
+    std::ofstream o(data / "train.bin", std::ios::binary);
+    o.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    ASSERT_TRUE(o.good());
+  }
+  RunResult r = run_gan_train("--device cpu --width 8 --batch-size 16 --max-steps 3 --log-every 1 --data " +
+                              data.path().string() + " --out " + out.path().string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("640 images, 40 batches per epoch"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("a CIFAR-100 slice of 640 of the official 50000 training images, not the official set"),
+            std::string::npos)
+      << r.output;
+  EXPECT_TRUE(fs::exists(out / "checkpoint_latest.safetensors"));
 }
 
 }  // namespace

@@ -33,11 +33,13 @@ namespace {
 
 }  // namespace
 
-Cifar100 load_cifar100(const std::string& dir, Split split) {
-  const std::string path = cifar100_file(dir, split);
-  const int64_t records = split == Split::Train ? kCifarTrainRecords : kCifarTestRecords;
-  const int64_t expected_bytes = records * kCifarRecordBytes;
+int64_t cifar100_official_records(Split split) {
+  return split == Split::Train ? kCifarTrainRecords : kCifarTestRecords;
+}
 
+int64_t cifar100_records(const std::string& dir, Split split) {
+  const std::string path = cifar100_file(dir, split);
+  const int64_t official = cifar100_official_records(split);
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
     throw_error(str_cat("CIFAR-100 not found: ", path,
@@ -45,9 +47,24 @@ Cifar100 load_cifar100(const std::string& dir, Split split) {
   }
   const uintmax_t file_bytes = std::filesystem::file_size(path, ec);
   NN_CHECK(!ec, "cannot read the size of ", path, ": ", ec.message());
-  if (file_bytes != static_cast<uintmax_t>(expected_bytes)) {
-    throw_corrupt(path, str_cat(" or truncated: ", file_bytes, " bytes, expected ", expected_bytes));
+  // A slice (tools/gpu_bundle.sh: the first records of the official file) is any whole number of
+  // records from 1 up to the official count; anything else is damage.
+  if (file_bytes == 0) throw_corrupt(path, " or truncated: it is empty");
+  if (file_bytes % static_cast<uintmax_t>(kCifarRecordBytes) != 0) {
+    throw_corrupt(path, str_cat(" or truncated: ", file_bytes, " bytes is not a whole number of ", kCifarRecordBytes,
+                                "-byte records (the official file has ", official * kCifarRecordBytes, ")"));
   }
+  const int64_t records = static_cast<int64_t>(file_bytes / static_cast<uintmax_t>(kCifarRecordBytes));
+  if (records > official) {
+    throw_corrupt(path, str_cat(": ", records, " records, more than the official ", official));
+  }
+  return records;
+}
+
+Cifar100 load_cifar100(const std::string& dir, Split split) {
+  const std::string path = cifar100_file(dir, split);
+  const int64_t records = cifar100_records(dir, split);
+  const int64_t expected_bytes = records * kCifarRecordBytes;
 
   // The whole file in one read, straight into the storage that will hold the images.
   Tensor raw = Tensor::empty({expected_bytes}, DType::U8);

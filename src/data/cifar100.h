@@ -1,7 +1,7 @@
 // cifar100.h — the CIFAR-100 reader and the training batch sampler.
 //
 // File format (the official "binary version", https://www.cs.toronto.edu/~kriz/cifar.html):
-// train.bin holds 50000 records and test.bin 10000, each 3074 bytes:
+// train.bin holds 50000 records and test.bin 10000 (a slice: the first N of them), each 3074 bytes:
 //   byte 0         coarse label (superclass), 0..19
 //   byte 1         fine label (class), 0..99
 //   bytes 2..3073  the 32x32 image as three planes R, G, B, each row-major (1024 bytes per plane)
@@ -43,8 +43,18 @@ struct Cifar100 {
 // dir/train.bin or dir/test.bin, the file load_cifar100(dir, split) reads.
 std::string cifar100_file(const std::string& dir, Split split);
 
-// Reads one split, checking the file's size and every label. Throws nn::Error saying how to
-// fetch the data when the file is missing, and "corrupt or truncated" when its size is wrong.
+// 50000 for Train, 10000 for Test: the official files' record counts.
+int64_t cifar100_official_records(Split split);
+
+// How many records dir's file of `split` holds, from its size alone: any whole number from 1 to
+// the official count, so a slice of the official file (the first N records, as
+// tools/gpu_bundle.sh cuts for the GPU machine) reads like the whole. Throws nn::Error saying how
+// to fetch the data when the file is missing, and "corrupt or truncated" when its size is not a
+// whole number of records (or is zero, or more than the official count).
+int64_t cifar100_records(const std::string& dir, Split split);
+
+// Reads one split, checking the file's size (cifar100_records) and every label. A slice loads
+// like the whole; the caller tells the user when size() is below cifar100_official_records().
 Cifar100 load_cifar100(const std::string& dir, Split split);
 
 // The CPU twin of gather_scale_cuda (kernels/kernels.h), same arguments and the same formula:

@@ -214,8 +214,14 @@ EvalResult Evaluator::evaluate_generator(Sequential& generator, const Shape& noi
 
 void Evaluator::load_or_compute_reference() {
   const std::string split = split_name(options_.reference_split);
-  const int64_t split_size =
-      options_.reference_split == data::Split::Train ? data::kCifarTrainRecords : data::kCifarTestRecords;
+  // The split's size from its file, so a slice (tools/gpu_bundle.sh) gets statistics, a cache
+  // file and a protocol string of its own size; without the file, the official size (the cached
+  // statistics may still be there, and otherwise the load below says how to fetch the data).
+  int64_t split_size = data::cifar100_official_records(options_.reference_split);
+  try {
+    split_size = data::cifar100_records(options_.data_dir, options_.reference_split);
+  } catch (const Error&) {
+  }
   reference_count_ = options_.reference_limit > 0 ? std::min(options_.reference_limit, split_size) : split_size;
   const std::string sha = net_->weights_sha256();
   const std::string resize = "bilinear " + std::to_string(net_->input_size());

@@ -79,8 +79,15 @@ static void check_output_folder(const std::string& dir) {
   fs::remove(probe, ec);
 }
 
-static Tensor load_training_images(const Config& c) {
+// The training images of c.data_dir (or its first --train-images). `data_note` says, for the start
+// block, when the file is a slice (tools/gpu_bundle.sh) rather than the official 50,000 images.
+static Tensor load_training_images(const Config& c, std::string& data_note) {
   data::Cifar100 train = data::load_cifar100(c.data_dir, data::Split::Train);
+  const int64_t official = data::cifar100_official_records(data::Split::Train);
+  if (train.size() < official) {
+    data_note = str_cat("; train.bin is a CIFAR-100 slice of ", train.size(), " of the official ", official,
+                        " training images, not the official set");
+  }
   Tensor images = train.images;
   if (c.train_images > 0) {
     NN_CHECK(c.train_images <= train.size(), "--train-images ", c.train_images, " is more than the ", train.size(),
@@ -92,7 +99,7 @@ static Tensor load_training_images(const Config& c) {
 
 Trainer::Trainer(Config config, bool quiet) : config_(std::move(config)), quiet_(quiet) {
   validate(config_);
-  init(load_training_images(config_));
+  init(load_training_images(config_, data_note_));
 }
 
 Trainer::Trainer(Config config, const Tensor& images_u8, bool quiet) : config_(std::move(config)), quiet_(quiet) {
@@ -160,9 +167,11 @@ void Trainer::print_start_block() const {
             << "  generator:     " << gan_->generator.arena.parameter_count() << " parameters\n"
             << "  discriminator: " << gan_->discriminator.arena.parameter_count() << " parameters\n"
             << "  device:        "
-            << (device_ == Device::CUDA ? cuda_device_description() : std::string("cpu")) << "\n"
+            << (device_ == Device::CUDA ? cuda_device_description() : std::string("cpu")) << "\n";
+  if (device_ == Device::CUDA) std::cout << "  libraries:     " << cuda_library_description() << "\n";
+  std::cout
             << "  data:          " << c.data_dir << " (" << sampler_->size() << " images, "
-            << sampler_->batches_per_epoch() << " batches per epoch)\n"
+            << sampler_->batches_per_epoch() << " batches per epoch" << data_note_ << ")\n"
             << "  output:        " << c.out_dir << "\n";
   if (c.eval_every > 0)
     std::cout << "  evaluation:    FID and IS every " << c.eval_every << " epoch(s), " << c.eval_images

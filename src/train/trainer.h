@@ -98,6 +98,7 @@ class Trainer {
 
   Config config_;
   bool quiet_;
+  std::string data_note_;  // for the start block: "; train.bin is a CIFAR-100 slice ..." or ""
   Device device_;
   DType dtype_ = DType::F32;
   std::unique_ptr<Gan> gan_;
