@@ -1,6 +1,10 @@
 // context.cpp — stream, allocator pool, cuBLAS and cuDNN handles (see context.h).
 #include "cuda/context.h"
 
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdlib.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -166,6 +170,50 @@ std::string cuda_device_description() {
                  prop.totalGlobalMem / (1024 * 1024), " MiB), CUDA runtime ", runtime / 1000, ".",
                  (runtime % 1000) / 10, ", driver ", driver / 1000, ".", (driver % 1000) / 10, ", cuDNN ",
                  cudnnGetVersion(), ", cuBLAS ", cublas_major, ".", cublas_minor);
+}
+
+namespace {
+
+// The file a symbol was loaded from (dladdr), or "" when the loader does not say.
+std::string loaded_file_of(const void* symbol) {
+  Dl_info info{};
+  if (dladdr(symbol, &info) == 0 || info.dli_fname == nullptr) return "";
+  return info.dli_fname;
+}
+
+std::string real_path(const std::string& path) {
+  char buf[PATH_MAX];
+  return realpath(path.c_str(), buf) != nullptr ? std::string(buf) : path;
+}
+
+}  // namespace
+
+std::string cuda_library_description() {
+  // cuDNN 9 encodes its version as major * 10000 + minor * 100 + patch.
+  const size_t cudnn = cudnnGetVersion();
+  const std::string cudnn_file = loaded_file_of(reinterpret_cast<const void*>(&cudnnGetVersion));
+  int cublas_major = 0, cublas_minor = 0, cublas_patch = 0;
+  cublasGetProperty(MAJOR_VERSION, &cublas_major);
+  cublasGetProperty(MINOR_VERSION, &cublas_minor);
+  cublasGetProperty(PATCH_LEVEL, &cublas_patch);
+  const std::string cublas_file = loaded_file_of(reinterpret_cast<const void*>(&cublasCreate_v2));
+  std::string out = str_cat("cuDNN ", cudnn / 10000, ".", (cudnn / 100) % 100, ".", cudnn % 100, " (",
+                            cudnn_file.empty() ? "file unknown" : cudnn_file, "), cuBLAS ", cublas_major, ".",
+                            cublas_minor, ".", cublas_patch, " (", cublas_file.empty() ? "file unknown" : cublas_file,
+                            ")");
+  // Two cuDNN copies on the library path (a toolkit's lib64 and PyTorch's wheel, say): the one the
+  // loader found first wins, whatever the build linked. Say so, since algorithm lists, speed and
+  // even correctness fixes differ between versions.
+  if (cudnn / 10000 != CUDNN_MAJOR || cudnn < static_cast<size_t>(CUDNN_VERSION)) {
+    out += str_cat("; warning: built against cuDNN headers ", CUDNN_MAJOR, ".", CUDNN_MINOR, ".", CUDNN_PATCHLEVEL);
+  }
+#if defined(NN_CUDNN_LINKED_LIBRARY)
+  if (!cudnn_file.empty() && real_path(cudnn_file) != real_path(NN_CUDNN_LINKED_LIBRARY)) {
+    out += str_cat("; warning: the build linked ", NN_CUDNN_LINKED_LIBRARY,
+                   " but another cuDNN was loaded first (check LD_LIBRARY_PATH)");
+  }
+#endif
+  return out;
 }
 
 }  // namespace nn
