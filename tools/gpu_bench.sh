@@ -239,7 +239,7 @@ torch_ms = {}
 for r in pt or []:
     if not isinstance(r, dict):
         continue
-    ms = next((r[k] for k in ("ms_per_step", "ms/step", "ms", "step_ms") if isinstance(r.get(k), (int, float))), None)
+    ms = next((r[k] for k in ("ms_median", "ms_per_step", "ms/step", "ms") if isinstance(r.get(k), (int, float))), None)
     try:
         torch_ms[(r.get("preset"), int(r.get("batch", r.get("batch_size", 0))), r.get("mode"))] = ms
     except (TypeError, ValueError):

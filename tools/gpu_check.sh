@@ -1,175 +1,482 @@
 #!/usr/bin/env bash
-# tools/gpu_check.sh: one command for a GPU machine: build the CUDA engine, run the whole test
-# suite, run compute-sanitizer (memcheck) over the CUDA tests, and print a short summary last.
+# tools/gpu_check.sh: the GPU machine's one command. Seven stages, in order of value, each with
+# its own time limit inside one overall budget (9 minutes), each writing its log and its result
+# line the moment it ends, each run whatever the previous ones gave; a summary table last.
 #
 # Usage: bash tools/gpu_check.sh [extra cmake -D options...]
 #
-# Made for a machine with the CUDA toolkit and PyTorch's pip wheels (cuDNN, cuBLAS) but no
-# internet and no Debian -dev packages: everything else comes from the working tree and
-# .deps/ (run tools/fetch_gpu_deps.sh on a Debian machine first and carry .deps along).
-# It never installs anything and never touches the network. It uses the same dependencies on
-# every machine (.deps' GoogleTest and Benchmark sources, even where Debian's are installed),
-# so running it on a machine without a GPU is a faithful rehearsal: the CUDA tests skip and
-# memcheck is skipped with a message.
+#   stage          limit  what it does (the README's "Running the GPU check" has the estimates)
+#   env              15 s GPU, driver, nvcc, cuDNN/cuBLAS files and versions, torch; a
+#                         compute-sanitizer probe on a trivial program (decides the memcheck stage)
+#   build           180 s configure + build nn_tests, gan_train, gan_sample, gan_bench only
+#   cuda_tests       75 s every GPU test (*Cuda*, *Cusolver*: CudaParity.*, Golden.*Cuda,
+#                         Inception/Fid Cuda, Sampler.Cuda*, TrainerCuda.* = deterministic N steps
+#                         straight vs N/2 + resume + N/2), one process, on the CIFAR-100 slice
+#   head_to_head    120 s gan_bench and tools/pytorch_baseline.py in the same run: dcgan at batch
+#                         64 and keras at batch 256, TF32 off and on, PyTorch eager (and
+#                         torch.compile for dcgan, TF32 off, when time is left): one table
+#   train            50 s each preset for 2 epochs of the slice on the GPU; sample grids, loss
+#                         plots and images/s
+#   memcheck         50 s compute-sanitizer memcheck over the op-level CudaParity.* tests, with
+#                         heuristic cuDNN algorithm choice (NN_CUDNN_ALGO=heuristic)
+#   bench            45 s bench_kernels and bench_conv_gemm (Google Benchmark built from deps)
+#                         at the presets' shapes, the GPU-filling sizes only when time is left
+#
+# Inputs: the working tree and the folder tools/gpu_bundle.sh fills (gpu-bundle/: deps/ and the
+# CIFAR-100 slice), carried along; no internet, nothing installed. .deps/ works instead of
+# gpu-bundle/deps. Without a GPU every stage that can run runs (the build, the tests that then
+# skip themselves, a two-step CPU training run) and the GPU stages report SKIPPED: a rehearsal.
+#
+# Outputs. The lent machine brings back at most 8 files from $OUT, so $OUT holds:
+#   summary.txt            the result line of each stage as it ends, then the summary table
+#   gpu_check_logs.tgz     every stage's log, JUnit/JSON results and outputs, rewritten after
+#                          every stage (so a kill loses at most the stage in flight)
+#   head_to_head.md        the head-to-head table
+#   dcgan_samples.png keras_samples.png dcgan_loss.png keras_loss.png   from the train stage
+# The logs themselves are in $BUILD_DIR/check-logs/. Without OUT, $BUILD_DIR/check is $OUT.
 #
 # Environment:
 #   BUILD_DIR=build-gpu            build folder
-#   OUT=dir                        also where the logs go (default: the build folder):
-#                                  build.log ctest.log ctest-junit.xml memcheck.log summary.txt
+#   OUT=dir                        where the results go (default: $BUILD_DIR/check)
+#   NN_GPU_BUNDLE=gpu-bundle       the bundle folder (deps/, cifar-100-slice/)
+#   NN_CHECK_BUDGET=540            seconds for all stages together; a stage gets the smaller of
+#                                  its limit and what is left
+#   NN_CHECK_STAGES="env build ..."  run only these stages (in the fixed order)
+#   NN_CHECK_TIME_SCALE=N          multiply every limit and the budget by N (default: 1 with a
+#                                  GPU, 6 without: a rehearsal machine has fewer cores)
 #   NN_CUDA_ARCHS=90               CMAKE_CUDA_ARCHITECTURES (90 = Hopper: H100/H200)
-#   CUDNN_ROOT=dir                 cuDNN (folder with include/ and lib/); default: the wheel
-#   PYTHON=python3                 an interpreter whose site-packages hold the nvidia wheels
+#   CUDNN_ROOT=dir, PYTHON=python3 cuDNN's folder; an interpreter with the nvidia wheels and torch
 #                                  (default: python3, then /opt/torch/.venv/bin/python3)
-#   NN_SANITIZER_FILTER=...        gtest filter for memcheck (default 'CudaParity.*:*Cuda*')
-#   NN_SANITIZER_TIMEOUT=300       seconds before memcheck is stopped (counts as a failure)
-#   NN_JOBS=N                      parallel build and test jobs (default: all cores)
-# Exit status: 0 when the build, every test and memcheck pass; 1 otherwise.
-set -euo pipefail
+#   NN_JOBS=N                      parallel build jobs (default: all cores)
+# Exit status: 0 when no stage FAILED or hit its TIMEOUT (SKIPPED is fine); 1 otherwise.
+set -uo pipefail
 # shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "$0")/common.sh"
 # shellcheck source=SCRIPTDIR/gpu_env.sh
 source "$(dirname "$0")/gpu_env.sh"
 
+check_start=$SECONDS
+all_stages=(env build cuda_tests head_to_head train memcheck bench)
+declare -A stage_limit=([env]=15 [build]=180 [cuda_tests]=75 [head_to_head]=120 [train]=50 [memcheck]=50 [bench]=45)
+stages_wanted=" ${NN_CHECK_STAGES:-${all_stages[*]}} "
+
 build_dir="${BUILD_DIR:-build-gpu}"
 mkdir -p "$build_dir"
 build_dir="$(cd "$build_dir" && pwd)"
-out_dir="${OUT:-$build_dir}"
+out_dir="${OUT:-$build_dir/check}"
 mkdir -p "$out_dir"
 out_dir="$(cd "$out_dir" && pwd)"
-archs="${NN_CUDA_ARCHS:-90}"
+logs="$build_dir/check-logs"
+rm -rf "$logs"
+mkdir -p "$logs"
+rm -f "$out_dir"/summary.txt "$out_dir"/gpu_check_logs.tgz "$out_dir"/head_to_head.md "$out_dir"/*_samples.png \
+      "$out_dir"/*_loss.png
 jobs="$(nn_jobs)"
+archs="${NN_CUDA_ARCHS:-90}"
+
+# The bundle: its deps/ when .deps has no GoogleTest sources, its slice as the data.
+bundle="${NN_GPU_BUNDLE:-gpu-bundle}"
+if [[ ! -f "$NN_DEPS_DIR/usr/src/googletest/CMakeLists.txt" && -f "$bundle/deps/usr/src/googletest/CMakeLists.txt" ]]; then
+  NN_DEPS_DIR="$bundle/deps"
+fi
 if [[ -d "$NN_DEPS_DIR" ]]; then NN_DEPS_DIR="$(cd "$NN_DEPS_DIR" && pwd)"; fi
+data_dir=""
+for d in "$bundle/cifar-100-slice" data/cifar-100-binary; do
+  if [[ -f "$d/train.bin" && -f "$d/test.bin" ]]; then data_dir="$(cd "$d" && pwd)"; break; fi
+done
 
-# ------------------------------------------------------------------ summary, printed last
-gpu="none"; has_gpu=0
-toolkit="none"; cudnn="not found"; backend="not built"
-build_result="not run"; tests_result="not run"; memcheck_result="not run"
-failed=0
-start_s=$SECONDS
-summary() {
-  local rc=$1
-  [[ $rc -ne 0 ]] && failed=1
-  if [[ -f "$build_dir/CMakeCache.txt" ]]; then
-    cudnn="$(sed -n 's/^CUDNN_LIBRARY:FILEPATH=//p' "$build_dir/CMakeCache.txt")"
-    cudnn="${cudnn:-not searched}"
-  fi
-  {
-    echo
-    echo "==================== gpu_check summary ===================="
-    echo "GPU:       $gpu"
-    echo "toolkit:   $toolkit, archs $archs; cuDNN: $cudnn"
-    echo "build:     $build_result (CUDA backend: $backend)"
-    echo "tests:     $tests_result"
-    echo "memcheck:  $memcheck_result"
-    echo "logs:      $out_dir"
-    echo "result:    $([[ $failed -eq 0 ]] && echo PASS || echo FAIL) in $((SECONDS - start_s)) s"
-  } | tee "$out_dir/summary.txt"
-  exit "$failed"
-}
-trap 'summary $?' EXIT
-
-# ------------------------------------------------------------------ the GPU and the toolkit
+# ------------------------------------------------------------------ the environment (shared)
 nn_gpu_detect
-if [[ "$toolkit" == none ]]; then
-  [[ $has_gpu -eq 1 ]] && nn_die "a GPU is present but nvcc is not (set CUDA_HOME to the CUDA toolkit)"
-  nn_log "no nvcc: building the CPU-only engine"
-fi
+# The limits are the GPU machine's (16 cores). A rehearsal without a GPU usually has far fewer
+# cores (CI: 2), so its limits and budget are scaled by NN_CHECK_TIME_SCALE (default 6 there).
+time_scale="${NN_CHECK_TIME_SCALE:-$([[ $has_gpu -eq 1 ]] && echo 1 || echo 6)}"
+budget=$(( ${NN_CHECK_BUDGET:-540} * time_scale ))
+deadline=$((SECONDS + budget))
+for s in "${!stage_limit[@]}"; do stage_limit[$s]=$(( stage_limit[$s] * time_scale )); done
+cmake_args=(-DCMAKE_BUILD_TYPE=Release -DNN_DEPS_DIR="$NN_DEPS_DIR" -DCMAKE_CUDA_ARCHITECTURES="$archs"
+            -DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON -DCMAKE_PREFIX_PATH="$NN_DEPS_DIR/usr" "$@")
+nn_gpu_libs lenient 2>"$logs/libs.log"
+torch_py=""
+for py in ${PYTHON:-} python3 /opt/torch/.venv/bin/python3; do
+  if command -v "$py" >/dev/null 2>&1 && "$py" -c "import torch" >/dev/null 2>&1; then torch_py="$py"; break; fi
+done
+# OpenMP threads: one process at a time runs here, so all cores, and a passive wait.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$jobs}" OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
+export NN_GPU_TEST_FILTER='*Cuda*:*Cusolver*'
+cmake_args_str="$(printf '%s\n' "${cmake_args[@]}")"
+export build_dir out_dir logs jobs archs data_dir has_gpu gpu toolkit cuda_home torch_py cmake_args_str \
+       NN_DEPS_DIR LD_LIBRARY_PATH PATH CUDNN_ROOT="${CUDNN_ROOT:-}" wheel_info
 
-[[ -f "$NN_DEPS_DIR/usr/src/googletest/CMakeLists.txt" ]] ||
-  nn_die "$NN_DEPS_DIR has no GoogleTest sources: run tools/fetch_gpu_deps.sh on a Debian machine and carry .deps along"
-
-# ------------------------------------------------------------------ cuDNN, cuBLAS, Google Benchmark
-# tools/gpu_env.sh: cuDNN (and cuBLAS when the toolkit lacks it) from the nvidia wheels; a
-# toolkit without cuBLAS and no wheel with it is an error here. Google Benchmark from .deps.
-cmake_args=(-DNN_DEPS_DIR="$NN_DEPS_DIR" -DCMAKE_CUDA_ARCHITECTURES="$archs"
-            -DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON)
-nn_gpu_libs strict
-nn_gpu_benchmark "$build_dir" "$out_dir" "$jobs"
-
-# ------------------------------------------------------------------ build
-nn_log "building into $build_dir (log: $out_dir/build.log)"
-build_s=$SECONDS
-if ! BUILD_DIR="$build_dir" bash tools/build.sh "${cmake_args[@]}" "$@" >"$out_dir/build.log" 2>&1; then
-  tail -n 40 "$out_dir/build.log" >&2
-  build_result="FAILED (see build.log)"
-  exit 1
-fi
-build_result="ok in $((SECONDS - build_s)) s"
-if grep -q -- '-DNN_WITH_CUDA=1' "$build_dir/compile_commands.json" 2>/dev/null; then
-  backend="ON"
-elif [[ $has_gpu -eq 1 ]]; then
-  backend="OFF"
-  nn_die "a GPU is present but the CUDA backend was not built (no cuDNN or nvcc? see build.log)"
-else
-  backend="OFF"
-fi
-
-# ------------------------------------------------------------------ tests
-nn_log "running the test suite (log: $out_dir/ctest.log)"
-set +e
-(cd "$build_dir" && ctest --output-on-failure --no-tests=error --parallel "$jobs" \
-   --output-junit "$out_dir/ctest-junit.xml") >"$out_dir/ctest.log" 2>&1
-ctest_rc=$?
-set -e
-# Show what went wrong (failing tests' output, the FAILED list), not the passing and skipped lines.
-awk '/^The following tests did not run:/ {skip = 1; next}
-     skip && /^\t/ {next}
-     {skip = 0}
-     /^ *Start +[0-9]+:|Test +#[0-9]+: .*(Passed|Skipped)|^Test project|^ *$/ {next}
-     {print}' "$out_dir/ctest.log" | head -n 200 >&2 || true
-count() {  # count ATTRIBUTE: a number from the <testsuite> element of ctest's JUnit file
-  grep -oE "(^|[[:space:]])$1=\"[0-9]+\"" "$out_dir/ctest-junit.xml" 2>/dev/null | head -n1 | grep -oE '[0-9]+' || true
+# ------------------------------------------------------------------ helpers for the stages
+# result STATUS REASON: the stage's result line (PASS, FAIL or SKIPPED, and one line of why).
+result() { echo "$1 ${*:2}" >"$logs/$STAGE.result"; }
+# seconds_left: what is left of the stage's own limit (stages end their own runs before it).
+seconds_left() { echo $((STAGE_END - $(date +%s))); }
+# gtest_counts LOG: "P passed, F failed, S skipped" from a GoogleTest run's output.
+gtest_counts() {
+  local p f s
+  p="$(sed -n 's/^\[  PASSED  \] \([0-9]*\) tests\?.*/\1/p' "$1" | tail -n1)"
+  f="$(sed -n 's/^\[  FAILED  \] \([0-9]*\) tests\?, listed below.*/\1/p' "$1" | tail -n1)"
+  s="$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) tests\?, listed below.*/\1/p' "$1" | tail -n1)"
+  [[ -z "$p" ]] && p="$(grep -c '^\[       OK \]' "$1")"
+  echo "${p:-0} passed, ${f:-0} failed, ${s:-0} skipped"
 }
-total="$(count tests)"; fails="$(count failures)"; skips="$(count skipped)"
-if [[ -n "$total" ]]; then
-  tests_result="$((total - ${fails:-0} - ${skips:-0})) passed, ${fails:-0} failed, ${skips:-0} skipped (of $total)"
-else
-  tests_result="$(grep -E 'tests passed|tests failed' "$out_dir/ctest.log" | tail -n1 || true)"
-fi
-if [[ $has_gpu -eq 1 && "${skips:-0}" -gt 0 ]]; then
-  # With a GPU, a skipped CUDA test usually means the GPU was not usable: name them.
-  skipped_names="$(sed -n 's/.*<testcase name="\([^"]*\)".*status="notrun".*/\1/p' "$out_dir/ctest-junit.xml" |
-                   head -n 8 | paste -sd, - || true)"
-  if [[ $skips -gt 8 ]]; then skipped_names+=", ..."; fi
-  tests_result+="; skipped: $skipped_names"
-fi
-if [[ $ctest_rc -ne 0 ]]; then
-  failed=1
-  tests_result="FAILED: $tests_result"
-fi
+cmake_args_array() { mapfile -t CMAKE_ARGS <<<"$cmake_args_str"; }
 
-# ------------------------------------------------------------------ compute-sanitizer
-if [[ $has_gpu -eq 0 ]]; then
-  memcheck_result="skipped: no GPU on this machine"
-  nn_log "no GPU: skipping compute-sanitizer"
-elif [[ "$backend" != ON ]]; then
-  memcheck_result="skipped: the CUDA backend was not built"
-else
-  sanitizer="$(command -v compute-sanitizer || true)"
-  for c in "$cuda_home/bin/compute-sanitizer" "$cuda_home/compute-sanitizer/compute-sanitizer"; do
-    [[ -z "$sanitizer" && -x "$c" ]] && sanitizer="$c"
-  done
-  filter="${NN_SANITIZER_FILTER:-CudaParity.*:*Cuda*}"
-  timeout_s="${NN_SANITIZER_TIMEOUT:-300}"
-  if [[ -z "$sanitizer" ]]; then
-    failed=1
-    memcheck_result="FAILED: compute-sanitizer not found (PATH, $cuda_home/bin)"
+# ------------------------------------------------------------------ stage 1: env
+stage_env() {
+  echo "date:        $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+  echo "host:        $(uname -srm), $(nproc) cores, $(free -g 2>/dev/null | awk '/^Mem:/ {print $2 " GiB"}')"
+  echo "GPU:         $gpu"
+  if [[ $has_gpu -eq 1 ]]; then nvidia-smi; nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem --format=csv; fi
+  echo "toolkit:     $toolkit at $cuda_home"
+  if [[ "$toolkit" != none ]]; then nvcc --version; fi
+  echo "nvidia wheels: ${wheel_info:-none}"
+  echo "CUDNN_ROOT:  ${CUDNN_ROOT:-unset}"
+  if [[ -n "${CUDNN_ROOT:-}" ]]; then
+    ls -l "$CUDNN_ROOT"/lib*/libcudnn*.so* 2>/dev/null | head -n 20
+    grep -hE '^#define CUDNN_(MAJOR|MINOR|PATCHLEVEL)' "$CUDNN_ROOT/include/cudnn_version.h" 2>/dev/null
+  fi
+  echo "cuDNN and cuBLAS files of the toolkit:"
+  compgen -G "$cuda_home/lib*/libcudnn.so*"; compgen -G "$cuda_home/lib*/libcublas*.so*"
+  compgen -G "$cuda_home/targets/*/lib/libcublas*.so*"
+  echo "LD_LIBRARY_PATH: ${LD_LIBRARY_PATH:-}"
+  echo "cmake options: $(tr '\n' ' ' <<<"$cmake_args_str")"
+  cat "$logs/libs.log"
+  if [[ -n "$torch_py" ]]; then
+    "$torch_py" -c "import sys, torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda, 'cuDNN', torch.backends.cudnn.version(), 'python', sys.version.split()[0])"
   else
-    nn_log "compute-sanitizer memcheck over '$filter' (log: $out_dir/memcheck.log)"
-    set +e
-    timeout "$timeout_s" "$sanitizer" --tool memcheck --error-exitcode 1 \
-      "$build_dir/nn_tests" --gtest_filter="$filter" >"$out_dir/memcheck.log" 2>&1
-    san_rc=$?
-    set -e
-    errors="$(sed -n 's/.*ERROR SUMMARY: \([0-9]*\) error.*/\1/p' "$out_dir/memcheck.log" | tail -n1)"
-    ran="$(sed -n 's/.*\[==========\] \([0-9]*\) tests\? from .* ran\..*/\1/p' "$out_dir/memcheck.log" | tail -n1)"
-    gtest_failed="$(sed -n 's/.*\[  FAILED  \] \([0-9]*\) tests\?, listed below.*/\1/p' "$out_dir/memcheck.log" | tail -n1)"
-    memcheck_result="${errors:-?} errors over ${ran:-?} tests${gtest_failed:+ ($gtest_failed failed under memcheck)}"
-    if [[ $san_rc -eq 124 ]]; then
-      failed=1; memcheck_result="INCOMPLETE: stopped after ${timeout_s} s (NN_SANITIZER_TIMEOUT); $memcheck_result so far"
-    elif [[ $san_rc -ne 0 ]]; then
-      failed=1; memcheck_result="FAILED: $memcheck_result"
-      grep -E '^========= (Invalid|Program hit|Error|  +at )' "$out_dir/memcheck.log" | head -n 30 >&2 || true
+    echo "torch: no python with torch"
+  fi
+  echo "data:        ${data_dir:-none}"; [[ -n "$data_dir" && -f "$data_dir/SOURCE" ]] && cat "$data_dir/SOURCE"
+
+  # compute-sanitizer: found, and willing to run a trivial program on this device? Some machines'
+  # runtimes refuse it ("Device not supported"); that must be a SKIPPED memcheck, not a failure.
+  local san="" c
+  san="$(command -v compute-sanitizer || true)"
+  for c in "$cuda_home/bin/compute-sanitizer" "$cuda_home/compute-sanitizer/compute-sanitizer"; do
+    [[ -z "$san" && -x "$c" ]] && san="$c"
+  done
+  if [[ $has_gpu -eq 0 ]]; then
+    echo "no GPU on this machine" >"$logs/sanitizer.status"
+  elif [[ -z "$san" ]]; then
+    echo "compute-sanitizer not found (PATH, $cuda_home/bin)" >"$logs/sanitizer.status"
+  else
+    cat >"$logs/probe.cu" <<'CU'
+#include <cstdio>
+__global__ void fill(float* p, int n) { int i = blockIdx.x * blockDim.x + threadIdx.x; if (i < n) p[i] = i; }
+int main() {
+  float* p = nullptr;
+  if (cudaMalloc(&p, 1024 * sizeof(float)) != cudaSuccess) { std::printf("cudaMalloc failed\n"); return 1; }
+  fill<<<4, 256>>>(p, 1024);
+  cudaError_t e = cudaDeviceSynchronize();
+  std::printf("probe: %s\n", cudaGetErrorString(e));
+  return e == cudaSuccess ? 0 : 1;
+}
+CU
+    if ! nvcc -arch=sm_"$archs" -o "$logs/probe" "$logs/probe.cu" >"$logs/probe_build.log" 2>&1 &&
+       ! nvcc -o "$logs/probe" "$logs/probe.cu" >>"$logs/probe_build.log" 2>&1; then
+      echo "the probe program did not compile (see probe_build.log)" >"$logs/sanitizer.status"
+    elif timeout -k 5 "$(( $(seconds_left) - 2 ))" "$san" --tool memcheck --error-exitcode 1 "$logs/probe" \
+           >"$logs/probe_sanitizer.log" 2>&1 && grep -q "ERROR SUMMARY: 0 errors" "$logs/probe_sanitizer.log"; then
+      echo "ok $san" >"$logs/sanitizer.status"
+    else
+      echo "compute-sanitizer refused the device: $(grep -vE '^=+ *$' "$logs/probe_sanitizer.log" | grep -m1 -iE 'error|not supported|fail' || tail -n1 "$logs/probe_sanitizer.log")" \
+        >"$logs/sanitizer.status"
     fi
   fi
-fi
+  echo "compute-sanitizer: $(cat "$logs/sanitizer.status")"
+  if [[ $has_gpu -eq 1 && "$toolkit" == none ]]; then result FAIL "a GPU but no nvcc (set CUDA_HOME)"; return; fi
+  result PASS "GPU: $gpu; $toolkit; torch: ${torch_py:-none}; sanitizer: $(cut -c1-80 "$logs/sanitizer.status")"
+}
+
+# ------------------------------------------------------------------ stage 2: build
+stage_build() {
+  local generator=() t0=$SECONDS
+  cmake_args_array
+  if [[ ! -f "$build_dir/CMakeCache.txt" ]] && command -v ninja >/dev/null 2>&1; then generator=(-G Ninja); fi
+  if [[ ! -f "$NN_DEPS_DIR/usr/src/googletest/CMakeLists.txt" ]]; then
+    result FAIL "no GoogleTest sources in $NN_DEPS_DIR: run tools/gpu_bundle.sh and carry gpu-bundle"; return
+  fi
+  if ! cmake -S . -B "$build_dir" "${generator[@]}" "${CMAKE_ARGS[@]}"; then result FAIL "cmake configure failed"; return; fi
+  if ! cmake --build "$build_dir" --parallel "$jobs" --target nn_tests gan_train gan_sample gan_bench; then
+    result FAIL "the build failed (see build.log)"; return
+  fi
+  local backend=OFF
+  grep -q -- '-DNN_WITH_CUDA=1' "$build_dir/compile_commands.json" && backend=ON
+  local cudnn_lib
+  cudnn_lib="$(sed -n 's/^CUDNN_LIBRARY:FILEPATH=//p' "$build_dir/CMakeCache.txt")"
+  if [[ $has_gpu -eq 1 && $backend != ON ]]; then result FAIL "a GPU but the CUDA backend was not built (see build.log)"; return; fi
+  if [[ $backend == ON ]] && ! grep -q -- '-DNN_WITH_CUSOLVER=1' "$build_dir/compile_commands.json"; then
+    if [[ $has_gpu -eq 1 ]]; then result FAIL "cuSOLVER not found: the FID on the GPU would be missing (see build.log)"; return; fi
+  fi
+  result PASS "built in $((SECONDS - t0)) s; CUDA backend $backend; cuDNN ${cudnn_lib:-none}"
+}
+
+# ------------------------------------------------------------------ stage 3: cuda_tests
+stage_cuda_tests() {
+  [[ -x "$build_dir/nn_tests" ]] || { result FAIL "nn_tests was not built"; return; }
+  local rc
+  NN_CIFAR100_DIR="$data_dir" timeout -k 5 "$(( $(seconds_left) - 3 ))" "$build_dir/nn_tests" \
+    --gtest_filter="$NN_GPU_TEST_FILTER" --gtest_output="xml:$logs/cuda_tests.xml"
+  rc=$?
+  local counts
+  counts="$(gtest_counts "$logs/cuda_tests.log")"
+  if [[ $rc -eq 124 || $rc -eq 137 ]]; then result FAIL "stopped at the stage's limit: $counts so far"; return; fi
+  local failed_names
+  failed_names="$(sed -n 's/^\[  FAILED  \] \([A-Za-z0-9_]*\.[A-Za-z0-9_]*\).*/\1/p' "$logs/cuda_tests.log" | sort -u | head -n 6 | paste -sd, -)"
+  if [[ $has_gpu -eq 0 ]]; then
+    [[ $rc -eq 0 ]] && result SKIPPED "no GPU: $counts (the GPU tests skip themselves)" || result FAIL "$counts: $failed_names"
+    return
+  fi
+  if [[ $rc -ne 0 ]]; then result FAIL "$counts: $failed_names"; return; fi
+  local skipped_names
+  skipped_names="$(sed -n 's/^\[  SKIPPED \] \([A-Za-z0-9_]*\.[A-Za-z0-9_]*\).*/\1/p' "$logs/cuda_tests.log" | sort -u | head -n 6 | paste -sd, -)"
+  result PASS "$counts${skipped_names:+ (skipped: $skipped_names)}"
+}
+
+# ------------------------------------------------------------------ stage 4: head_to_head
+# merge_head_to_head: one Markdown table from every JSON written so far (rerun after each run).
+merge_head_to_head() {
+  python3 - "$logs" >"$logs/head_to_head.md" <<'PY' || true
+import glob, json, os, sys
+logs = sys.argv[1]
+ours, torch = {}, {}
+def rows(doc):
+    if isinstance(doc, dict):
+        doc = doc.get("results") or doc.get("rows") or []
+    return [r for r in doc if isinstance(r, dict)]
+for path in sorted(glob.glob(os.path.join(logs, "h2h_*.json"))):
+    name = os.path.basename(path)
+    precision = "tf32" if "tf32on" in name else "fp32"
+    try:
+        doc = json.load(open(path))
+    except (OSError, ValueError):
+        continue
+    for r in rows(doc):
+        key = (r.get("preset"), int(r.get("batch", r.get("batch_size", 0)) or 0), precision)
+        if name.startswith("h2h_ours"):
+            ours.setdefault(key, {})[r.get("mode")] = r
+        else:
+            ms = next((r[k] for k in ("ms_median", "ms_per_step", "ms/step", "ms") if isinstance(r.get(k), (int, float))), None)
+            torch.setdefault(key, {})[r.get("mode")] = ms
+def f(v, spec=".3f"):
+    return "n/a" if v is None else format(v, spec)
+print("| preset | batch | precision | ours ms/step (synthetic) | ours ms/step (real) | ours images/s | PyTorch eager ms | "
+      "PyTorch compiled ms | eager / ours | compiled / ours | roofline floor ms | ours / floor |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+for key in sorted(set(ours) | set(torch), key=lambda k: tuple(str(x) for x in k)):
+    o, t = ours.get(key, {}), torch.get(key, {})
+    syn, real = o.get("synthetic", {}), o.get("real", {})
+    ms = syn.get("ms_per_step") if "error" not in syn else None
+    ms_real = real.get("ms_per_step") if "error" not in real else None
+    ips = syn.get("images_per_s") if "error" not in syn else None
+    floor = syn.get("roofline_floor_ms") or real.get("roofline_floor_ms")
+    eager, comp = t.get("eager"), t.get("compiled")
+    print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        key[0], key[1], key[2], f(ms), f(ms_real), f(ips, ".0f"), f(eager), f(comp),
+        f(eager / ms if eager and ms else None, ".2f"), f(comp / ms if comp and ms else None, ".2f"),
+        f(floor), f(ms / floor if ms and floor else None, ".2f")))
+print()
+print("eager / ours > 1: the engine is faster. The floor is the step's FLOPs over the GPU's peak (FP32, or "
+      "--peak-tflops for TF32). 'real' gathers each batch from the CIFAR-100 slice on the GPU.")
+PY
+  cp "$logs/head_to_head.md" "$out_dir/head_to_head.md"
+}
+
+stage_head_to_head() {
+  [[ -x "$build_dir/gan_bench" ]] || { result FAIL "gan_bench was not built"; return; }
+  local data_args=(--modes synthetic) ran=0 failures=""
+  [[ -n "$data_dir" ]] && data_args=(--modes synthetic,real --data "$data_dir")
+  # Ours first (cheap), then PyTorch eager, then torch.compile last: a limit reached late loses
+  # the least. The table is remade after every run.
+  local tf32 preset batch flags
+  for tf32 in off on; do
+    for preset in dcgan keras; do
+      batch=64; [[ $preset == keras ]] && batch=256
+      flags=(); [[ $tf32 == on ]] && flags=(--tf32 --peak-tflops 494)  # H100/H200 SXM dense TF32 (datasheet)
+      echo "== gan_bench $preset batch $batch tf32 $tf32"
+      if timeout -k 5 "$(( $(seconds_left) - 3 ))" "$build_dir/gan_bench" --presets "$preset" --batch-sizes "$batch" \
+           "${data_args[@]}" --warmup 10 --steps 50 "${flags[@]}" --json "$logs/h2h_ours_${preset}_tf32${tf32}.json"; then
+        ran=$((ran + 1))
+      else
+        failures+=" gan_bench $preset tf32 $tf32;"
+      fi
+      merge_head_to_head
+    done
+  done
+  if grep -q '"skipped"' "$logs"/h2h_ours_*.json 2>/dev/null && [[ $has_gpu -eq 0 ]]; then
+    result SKIPPED "no GPU: gan_bench ran and skipped itself; PyTorch not run"; return
+  fi
+  if [[ -z "$torch_py" ]]; then
+    result FAIL "no python with torch for the baseline (set PYTHON);$failures"; return
+  fi
+  for tf32 in off on; do
+    for preset in dcgan keras; do
+      batch=64; [[ $preset == keras ]] && batch=256
+      echo "== PyTorch eager $preset batch $batch tf32 $tf32"
+      timeout -k 5 "$(( $(seconds_left) - 3 ))" "$torch_py" tools/pytorch_baseline.py --device cuda --presets "$preset" \
+        --batch-sizes "$batch" --modes eager --steps 50 --warmup 10 --tf32 "$tf32" \
+        --json "$logs/h2h_torch_${preset}_tf32${tf32}.json" || failures+=" PyTorch eager $preset tf32 $tf32;"
+      merge_head_to_head
+    done
+  done
+  if [[ $(seconds_left) -gt 45 ]]; then
+    echo "== PyTorch torch.compile dcgan batch 64 tf32 off"
+    timeout -k 5 "$(( $(seconds_left) - 3 ))" "$torch_py" tools/pytorch_baseline.py --device cuda --presets dcgan \
+      --batch-sizes 64 --modes compiled --steps 50 --warmup 10 --tf32 off \
+      --json "$logs/h2h_torch_dcgan_compiled_tf32off.json" || failures+=" torch.compile dcgan (limit or error);"
+    merge_head_to_head
+  else
+    failures+=" torch.compile skipped: $(seconds_left) s left;"
+  fi
+  if [[ -n "$failures" && "$failures" != " torch.compile"* ]]; then result FAIL "$ran of 4 gan_bench runs;$failures"; return; fi
+  result PASS "4 gan_bench runs, PyTorch eager 4 rows${failures:+;$failures} (head_to_head.md)"
+}
+
+# ------------------------------------------------------------------ stage 5: train
+stage_train() {
+  [[ -x "$build_dir/gan_train" ]] || { result FAIL "gan_train was not built"; return; }
+  [[ -n "$data_dir" ]] || { result SKIPPED "no CIFAR-100 slice: run tools/gpu_bundle.sh and carry gpu-bundle"; return; }
+  local preset summary="" failed=""
+  for preset in dcgan keras; do
+    local run="$logs/train_$preset" args
+    rm -rf "$run"
+    if [[ $has_gpu -eq 1 ]]; then
+      args=(--preset "$preset" --device cuda --epochs 2 --log-every 25)
+    else  # the rehearsal: the same command line on the CPU, two steps at a small width
+      args=(--preset "$preset" --device cpu --width 16 --batch-size 16 --max-steps 2 --log-every 1)
+    fi
+    echo "== gan_train ${args[*]}"
+    if timeout -k 5 "$(( $(seconds_left) - 2 ))" "$build_dir/gan_train" "${args[@]}" --data "$data_dir" --out "$run" \
+         >"$run.log" 2>&1; then
+      local ips
+      ips="$(grep -oE '[0-9]+ img/s' "$run.log" | awk 'NR > 1 {print $1}' | sort -n | awk '{a[NR] = $1} END {if (NR) print a[int((NR + 1) / 2)]}')"
+      summary+=" $preset: $(grep -c 'img/s' "$run.log") log lines, median ${ips:-n/a} images/s;"
+      local grid
+      grid="$(ls "$run"/samples_epoch_*.png 2>/dev/null | tail -n1)"
+      [[ -n "$grid" ]] && cp "$grid" "$out_dir/${preset}_samples.png"
+      [[ -f "$run/loss_curves.png" ]] && cp "$run/loss_curves.png" "$out_dir/${preset}_loss.png"
+    else
+      failed+=" $preset (exit $?: $(tail -n1 "$run.log"));"
+    fi
+    cat "$run.log"
+  done
+  if [[ -n "$failed" ]]; then result FAIL "gan_train failed:$failed"; return; fi
+  if [[ $has_gpu -eq 0 ]]; then result SKIPPED "no GPU (rehearsed: 2 CPU steps of each preset);$summary"; return; fi
+  result PASS "2 epochs of the slice each;$summary"
+}
+
+# ------------------------------------------------------------------ stage 6: memcheck
+stage_memcheck() {
+  local status san rc
+  status="$(cat "$logs/sanitizer.status" 2>/dev/null || echo "the env stage did not probe compute-sanitizer")"
+  if [[ "$status" != ok\ * ]]; then result SKIPPED "$status"; return; fi
+  san="${status#ok }"
+  # Heuristic algorithm choice: cudnnFind would run every algorithm instrumented, 10-100x slower.
+  NN_CUDNN_ALGO=heuristic timeout -k 5 "$(( $(seconds_left) - 3 ))" "$san" --tool memcheck --error-exitcode 1 \
+    "$build_dir/nn_tests" --gtest_filter='CudaParity.*'
+  rc=$?
+  local errors ok
+  errors="$(sed -n 's/.*ERROR SUMMARY: \([0-9]*\) error.*/\1/p' "$logs/memcheck.log" | tail -n1)"
+  ok="$(grep -c '^\[       OK \]' "$logs/memcheck.log")"
+  if [[ $rc -eq 124 || $rc -eq 137 ]]; then
+    local bad
+    bad="$(grep -c '^========= Invalid' "$logs/memcheck.log")"
+    [[ "$bad" -gt 0 ]] && { result FAIL "$bad invalid accesses before the limit ($ok tests done)"; return; }
+    result PASS "incomplete: $ok CudaParity tests clean under memcheck before the stage's limit"; return
+  fi
+  if [[ $rc -ne 0 ]]; then result FAIL "${errors:-?} errors, $(gtest_counts "$logs/memcheck.log")"; return; fi
+  result PASS "${errors:-0} errors over $ok CudaParity tests"
+}
+
+# ------------------------------------------------------------------ stage 7: bench
+stage_bench() {
+  cmake_args_array
+  local t0=$SECONDS
+  cmake_args=("${CMAKE_ARGS[@]}")
+  nn_gpu_benchmark "$build_dir" "$logs" "$jobs"
+  if ! cmake -S . -B "$build_dir" "${cmake_args[@]}" >/dev/null ||
+     ! cmake --build "$build_dir" --parallel "$jobs" --target bench_kernels bench_conv_gemm; then
+    result FAIL "the benchmarks did not build (Google Benchmark: see benchmark-build.log)"; return
+  fi
+  echo "built in $((SECONDS - t0)) s"
+  local b filter ran=""
+  for b in bench_kernels bench_conv_gemm; do
+    filter=()
+    [[ $(seconds_left) -lt 30 ]] && filter=(--benchmark_filter=-/big/)  # the presets' shapes only
+    echo "== $b ${filter[*]}"
+    timeout -k 5 "$(( $(seconds_left) - 2 ))" "$build_dir/bench/$b" "${filter[@]}" \
+      --benchmark_out="$logs/$b.json" --benchmark_out_format=json 2>&1 | tee "$logs/$b.txt"
+    local rc=${PIPESTATUS[0]}
+    if grep -q "^$b: skipped:" "$logs/$b.txt"; then ran+=" $b skipped;"
+    elif [[ $rc -ne 0 ]]; then ran+=" $b stopped or failed (exit $rc);"
+    else ran+=" $b: $(grep -c 'ERROR OCCURRED' "$logs/$b.txt") errors;"; fi
+  done
+  if [[ $has_gpu -eq 0 ]]; then result SKIPPED "no GPU (built;$ran)"; return; fi
+  if [[ "$ran" == *"errors;"* && "$ran" != *" 0 errors;"* ]] || [[ "$ran" == *failed* ]]; then result FAIL "$ran"; return; fi
+  result PASS "$ran"
+}
+
+# Every function and the shared values go to the stages' subshells (timeout runs `bash -c`).
+export -f result seconds_left gtest_counts cmake_args_array merge_head_to_head nn_log nn_die nn_gpu_benchmark \
+          stage_env stage_build stage_cuda_tests stage_head_to_head stage_train stage_memcheck stage_bench
+
+# ------------------------------------------------------------------ running the stages
+rows=()    # "stage|status|seconds|limit|reason" for the table
+failed=0
+append_summary() { echo "$1" >>"$out_dir/summary.txt"; }
+pack_logs() {  # the archive the lent machine brings back, rewritten whole after every stage
+  tar -czf "$out_dir/.gpu_check_logs.tgz.tmp" -C "$build_dir" check-logs 2>/dev/null &&
+    mv "$out_dir/.gpu_check_logs.tgz.tmp" "$out_dir/gpu_check_logs.tgz"
+}
+append_summary "gpu_check $(date -u '+%Y-%m-%d %H:%M UTC'): GPU $gpu; $toolkit; budget $budget s (time scale $time_scale)"
+for stage in "${all_stages[@]}"; do
+  limit="${stage_limit[$stage]}"
+  if [[ "$stages_wanted" != *" $stage "* ]]; then
+    rows+=("$stage|SKIPPED|0|$limit|not asked for (NN_CHECK_STAGES)"); continue
+  fi
+  left=$((deadline - SECONDS))
+  lim=$(( limit < left ? limit : left ))
+  if [[ $lim -lt 5 ]]; then
+    rows+=("$stage|SKIPPED|0|$limit|out of time: the ${budget} s budget is spent")
+    append_summary "$stage: SKIPPED (out of time)"; continue
+  fi
+  nn_log "stage $stage (limit $lim s; log: $logs/$stage.log)"
+  t0=$SECONDS
+  STAGE="$stage" STAGE_END=$(( $(date +%s) + lim )) timeout -k 5 "$lim" bash -c "stage_$stage" >"$logs/$stage.log" 2>&1
+  rc=$?
+  took=$((SECONDS - t0))
+  if [[ -f "$logs/$stage.result" ]]; then
+    status="$(cut -d' ' -f1 "$logs/$stage.result")"; reason="$(cut -d' ' -f2- "$logs/$stage.result")"
+  elif [[ $rc -eq 124 || $rc -eq 137 ]]; then
+    status=TIMEOUT; reason="stopped at its ${lim} s limit (see $stage.log)"
+  else
+    status=FAIL; reason="exit $rc without a result line (see $stage.log: $(tail -n1 "$logs/$stage.log" | cut -c1-120))"
+  fi
+  [[ "$status" == FAIL || "$status" == TIMEOUT ]] && failed=1
+  rows+=("$stage|$status|$took|$limit|$reason")
+  append_summary "$stage: $status in $took s: $reason"
+  nn_log "stage $stage: $status in $took s: $reason"
+  if [[ "$status" == FAIL && "$stage" == build ]]; then tail -n 30 "$logs/build.log" >&2; fi
+  pack_logs
+done
+
+{
+  echo
+  echo "==================== gpu_check summary ===================="
+  echo "GPU:      $gpu"
+  echo "toolkit:  $toolkit, archs $archs; data: ${data_dir:-none}"
+  loaded="$(grep -m1 '^  libraries:' "$logs"/train_*.log 2>/dev/null | sed 's/.*libraries: *//')"
+  [[ -n "$loaded" ]] && echo "loaded:   $loaded"
+  echo
+  echo "| stage | result | seconds | limit | why |"
+  echo "|---|---|---|---|---|"
+  for r in "${rows[@]}"; do IFS='|' read -r s st t l why <<<"$r"; echo "| $s | $st | $t | $l | $why |"; done
+  echo
+  [[ -f "$logs/head_to_head.md" ]] && cat "$logs/head_to_head.md" && echo
+  echo "logs:     $logs (archive: $out_dir/gpu_check_logs.tgz)"
+  echo "result:   $([[ $failed -eq 0 ]] && echo PASS || echo FAIL) in $((SECONDS - check_start)) s"
+} | tee -a "$out_dir/summary.txt"
+pack_logs
+exit "$failed"

@@ -6,6 +6,7 @@
 #   nn_gpu_detect                      # sets gpu, has_gpu, cuda_home, toolkit (PATH gets nvcc)
 #   cmake_args=(...)                   # the caller's own first options
 #   nn_gpu_libs strict|lenient         # cuDNN / cuBLAS: appends to cmake_args, sets LD_LIBRARY_PATH
+#                                      # (and names versioned-only CUDA libraries: nn_versioned_cuda_libs)
 #   nn_gpu_benchmark BUILD_DIR OUT_DIR JOBS   # appends -DCMAKE_PREFIX_PATH to cmake_args
 #
 # Why: the GPU machine has the CUDA toolkit and PyTorch's pip wheels (nvidia-cudnn-*, maybe
@@ -53,6 +54,7 @@ def first(pattern):
         for hit in sorted(glob.glob(os.path.join(root, pattern), recursive=True)):
             return hit
     return ""
+print("roots", " ".join(roots))
 for name, header, lib in (("cudnn", "cudnn.h", "libcudnn.so*"), ("cublas", "cublas_v2.h", "libcublas.so*")):
     h, l = first("**/include/" + header), first("**/lib/" + lib)
     if h and l:
@@ -65,12 +67,14 @@ nn_find_wheels() {
   local py
   wheel_info=""
   for py in ${PYTHON:-} python3 /opt/torch/.venv/bin/python3; do
-    if command -v "$py" >/dev/null 2>&1 && wheel_info="$("$py" -c "$nn_wheel_probe" 2>/dev/null)" && [[ -n "$wheel_info" ]]; then
+    if command -v "$py" >/dev/null 2>&1 && wheel_info="$("$py" -c "$nn_wheel_probe" 2>/dev/null)" &&
+       grep -q '^cudnn ' <<<"$wheel_info"; then
+      wheel_root_dirs="$(awk '$1 == "roots" {$1 = ""; print}' <<<"$wheel_info")"
       nn_log "nvidia wheels found by $py"
       return 0
     fi
   done
-  wheel_info=""
+  wheel_info=""; wheel_root_dirs=""
 }
 
 # wheel NAME FIELD: field 2 (root) or 3 (library folder) of wheel NAME (cudnn, cublas), or "".
@@ -78,6 +82,12 @@ wheel() { awk -v n="$1" -v f="$2" '$1 == n {print $f}' <<<"$wheel_info"; }
 
 # prepend_lib DIR: put DIR first on LD_LIBRARY_PATH.
 prepend_lib() { export LD_LIBRARY_PATH="$1${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; }
+# append_lib DIR: put DIR last on LD_LIBRARY_PATH unless it is there already (so it never goes
+# ahead of cuDNN's folder).
+append_lib() {
+  case ":${LD_LIBRARY_PATH:-}:" in *":$1:"*) return 0 ;; esac
+  export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$1"
+}
 
 # nn_gpu_libs strict|lenient: cuDNN (CUDNN_ROOT, default: the wheel's) and, only when the
 # toolkit has none, cuBLAS from the wheel. Appends their -D options to the caller's cmake_args,
@@ -124,6 +134,63 @@ nn_gpu_libs() {
     export CXXFLAGS="${CXXFLAGS:-} -isystem $cublas_root/include"
     export CUDAFLAGS="${CUDAFLAGS:-} -isystem $cublas_root/include"
     prepend_lib "$cublas_lib"
+  fi
+  # Libraries present only under versioned names: name them to CMake (see nn_versioned_cuda_libs).
+  if [[ "$toolkit" != none ]]; then
+    local opt dirs
+    mapfile -t dirs < <(nn_cuda_lib_dirs)
+    while IFS= read -r opt; do
+      [[ -n "$opt" ]] || continue
+      case "$opt" in -DCUDA_cublas_LIBRARY=*|-DCUDA_cublasLt_LIBRARY=*)
+        # already named above when cuBLAS came from a wheel
+        [[ " ${cmake_args[*]} " == *" ${opt%%=*}="* ]] && continue ;;
+      esac
+      nn_log "versioned-only library: $opt"
+      cmake_args+=("$opt")
+      append_lib "$(dirname "${opt#*=}")"
+    done < <(nn_versioned_cuda_libs "${dirs[@]}")
+  fi
+}
+
+# nn_versioned_cuda_libs DIR...: one CMake option per line for each CUDA library the engine
+# links (the runtime, cuBLAS and cuBLASLt, cuSOLVER with its cuSPARSE and nvJitLink) that has a
+# versioned file (libcublas.so.13) but no unversioned one (libcublas.so) in any of DIRs, as a
+# toolkit assembled from pip wheels has. FindCUDAToolkit looks for the unversioned names only, so
+# without these options it fails on the runtime, or leaves out CUDA::cublas, or silently drops
+# CUDA::cusolver (and with it the FID on the GPU). The option names the file outright:
+#   -DCUDA_cublas_LIBRARY=/dir/libcublas.so.13
+# (the runtime also as -DCUDA_CUDART=, FindCUDAToolkit's first probe). Of several versioned files
+# the shortest name wins (libcublas.so.13 over libcublas.so.13.1.0.3: the soname link).
+# Tested by tests/test_gpu_env.sh (ctest Shell.GpuEnvVersionedLibraries).
+nn_versioned_cuda_libs() {
+  local name dir unversioned versioned hit
+  for name in cudart cublas cublasLt cusolver cusparse nvJitLink; do
+    unversioned=0; versioned=""
+    for dir in "$@"; do
+      [[ -d "$dir" ]] || continue
+      if [[ -e "$dir/lib$name.so" ]]; then unversioned=1; break; fi
+      if [[ -z "$versioned" ]]; then
+        hit="$(compgen -G "$dir/lib$name.so.[0-9]*" | awk '{print length($0), $0}' | sort -n | head -n1 | cut -d' ' -f2- || true)"
+        versioned="$hit"
+      fi
+    done
+    [[ $unversioned -eq 0 && -n "$versioned" ]] || continue
+    if [[ $name == cudart ]]; then echo "-DCUDA_CUDART=$versioned"; fi
+    echo "-DCUDA_${name}_LIBRARY=$versioned"
+  done
+}
+
+# nn_cuda_lib_dirs: the folders the toolkit's libraries may be in (lib64, lib, targets/*/lib) and
+# the nvidia wheels' lib folders (nvidia/*/lib), one per line.
+nn_cuda_lib_dirs() {
+  local d
+  for d in "$cuda_home/lib64" "$cuda_home/lib" "$cuda_home"/targets/*/lib; do
+    [[ -d "$d" ]] && echo "$d"
+  done
+  if [[ -n "${wheel_root_dirs:-}" ]]; then
+    for d in $wheel_root_dirs; do
+      compgen -G "$d/*/lib" || true
+    done
   fi
 }
 

@@ -23,5 +23,12 @@ if ! nn_fetch_data; then
   nn_log "warning: CIFAR-100 could not be fetched; the tests that need it will be skipped"
 fi
 
+# ctest runs nn_jobs tests at once; each would start an OpenMP thread per core, so the cores
+# would be oversubscribed (and spinning OpenMP threads slow each other down badly). Share them
+# out instead, with a passive wait, unless the caller set these.
+jobs="$(nn_jobs)"
+cores="$(nproc 2>/dev/null || echo "$jobs")"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(( cores / jobs > 0 ? cores / jobs : 1 ))}"
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure --no-tests=error \
-  --parallel "$(nn_jobs)" "$@"
+  --parallel "$jobs" "$@"
