@@ -10,7 +10,8 @@
 #                     its "results:begin" / "results:end" markers
 #
 # Like tools/gpu_check.sh it needs no internet: the CUDA toolkit, PyTorch's nvidia wheels
-# (cuDNN) and .deps/ (tools/fetch_gpu_deps.sh: Google Benchmark and GoogleTest sources). Without
+# (cuDNN) and .deps/ (tools/fetch_gpu_deps.sh: Google Benchmark and GoogleTest sources), or
+# gpu-bundle/deps (tools/gpu_bundle.sh). Without
 # a GPU every part reports "skipped: no GPU" and the script still exits 0, so it can be
 # rehearsed anywhere.
 #
@@ -43,6 +44,11 @@ mkdir -p "$out_dir"
 out_dir="$(cd "$out_dir" && pwd)"
 archs="${NN_CUDA_ARCHS:-90}"
 jobs="$(nn_jobs)"
+# tools/gpu_bundle.sh's folder serves as .deps when .deps has no GoogleTest sources.
+bundle="${NN_GPU_BUNDLE:-gpu-bundle}"
+if [[ ! -f "$NN_DEPS_DIR/usr/src/googletest/CMakeLists.txt" && -f "$bundle/deps/usr/src/googletest/CMakeLists.txt" ]]; then
+  NN_DEPS_DIR="$bundle/deps"
+fi
 if [[ -d "$NN_DEPS_DIR" ]]; then NN_DEPS_DIR="$(cd "$NN_DEPS_DIR" && pwd)"; fi
 failed=0
 

@@ -427,7 +427,8 @@ rows=()    # "stage|status|seconds|limit|reason" for the table
 failed=0
 append_summary() { echo "$1" >>"$out_dir/summary.txt"; }
 pack_logs() {  # the archive the lent machine brings back, rewritten whole after every stage
-  tar -czf "$out_dir/.gpu_check_logs.tgz.tmp" -C "$build_dir" check-logs 2>/dev/null &&
+  # Checkpoints stay out: at full width one is about 75 MB, over the 16 MiB a returned file may be.
+  tar -czf "$out_dir/.gpu_check_logs.tgz.tmp" --exclude='*.safetensors' -C "$build_dir" check-logs 2>/dev/null &&
     mv "$out_dir/.gpu_check_logs.tgz.tmp" "$out_dir/gpu_check_logs.tgz"
 }
 append_summary "gpu_check $(date -u '+%Y-%m-%d %H:%M UTC'): GPU $gpu; $toolkit; budget $budget s (time scale $time_scale)"
