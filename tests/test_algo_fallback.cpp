@@ -3,9 +3,11 @@
 // (src/cuda/cudnn_conv.cpp) only translates cuDNN's lists and statuses into these terms.
 #include <gtest/gtest.h>
 
+#include <iostream>
 #include <vector>
 
 #include "cuda/algo_fallback.h"
+#include "nn/backend.h"
 #include "test_util.h"
 
 namespace nn::test {
@@ -121,6 +123,27 @@ TEST(AlgoFallback, NoCandidateIsAClearError) {
   expect_error_containing(
       [] { run_first_that_works({}, [](const AlgoCandidate&) { return AlgoAttempt::ran(); }, "forward of z"); },
       {"no usable algorithm for forward of z"});
+}
+
+}  // namespace
+}  // namespace nn::test
+
+namespace nn::test {
+namespace {
+
+// The libraries the process loaded, by file (what gan_train's start block prints). cuDNN and
+// cuBLAS answer their version queries without a GPU, so this runs in every CUDA build.
+TEST(CudaLibraries, DescriptionNamesTheLoadedFiles) {
+  if (!cuda_built()) GTEST_SKIP() << "CPU-only build: no cuDNN or cuBLAS";
+  const std::string d = cuda_library_description();
+  std::cout << "loaded: " << d << "\n";  // in the GPU check's cuda_tests log too
+  EXPECT_NE(d.find("cuDNN 9."), std::string::npos) << d;
+  EXPECT_NE(d.find("libcudnn.so.9"), std::string::npos) << d;
+  EXPECT_NE(d.find("cuBLAS "), std::string::npos) << d;
+  EXPECT_NE(d.find("libcublas.so."), std::string::npos) << d;
+  EXPECT_EQ(d.find("file unknown"), std::string::npos) << d;
+  // The build links one cuDNN and the run path puts its folder first: no mismatch warning.
+  EXPECT_EQ(d.find("warning"), std::string::npos) << d;
 }
 
 }  // namespace

@@ -6,7 +6,7 @@
 # Usage: bash tools/gpu_check.sh [extra cmake -D options...]
 #
 #   stage          limit  what it does (the README's "Running the GPU check" has the estimates)
-#   env              15 s GPU, driver, nvcc, cuDNN/cuBLAS files and versions, torch; a
+#   env              25 s GPU, driver, nvcc, cuDNN/cuBLAS files and versions, torch; a
 #                         compute-sanitizer probe on a trivial program (decides the memcheck stage)
 #   build           180 s configure + build nn_tests, gan_train, gan_sample, gan_bench only
 #   cuda_tests       75 s every GPU test (*Cuda*, *Cusolver*: CudaParity.*, Golden.*Cuda,
@@ -19,7 +19,7 @@
 #                         plots and images/s
 #   memcheck         50 s compute-sanitizer memcheck over the op-level CudaParity.* tests, with
 #                         heuristic cuDNN algorithm choice (NN_CUDNN_ALGO=heuristic)
-#   bench            45 s bench_kernels and bench_conv_gemm (Google Benchmark built from deps)
+#   bench            40 s bench_kernels and bench_conv_gemm (Google Benchmark built from deps)
 #                         at the presets' shapes, the GPU-filling sizes only when time is left
 #
 # Inputs: the working tree and the folder tools/gpu_bundle.sh fills (gpu-bundle/: deps/ and the
@@ -57,7 +57,7 @@ source "$(dirname "$0")/gpu_env.sh"
 
 check_start=$SECONDS
 all_stages=(env build cuda_tests head_to_head train memcheck bench)
-declare -A stage_limit=([env]=15 [build]=180 [cuda_tests]=75 [head_to_head]=120 [train]=50 [memcheck]=50 [bench]=45)
+declare -A stage_limit=([env]=25 [build]=180 [cuda_tests]=75 [head_to_head]=120 [train]=50 [memcheck]=50 [bench]=40)
 stages_wanted=" ${NN_CHECK_STAGES:-${all_stages[*]}} "
 
 build_dir="${BUILD_DIR:-build-gpu}"
@@ -112,6 +112,14 @@ export build_dir out_dir logs jobs archs data_dir has_gpu gpu toolkit cuda_home 
 result() { echo "$1 ${*:2}" >"$logs/$STAGE.result"; }
 # seconds_left: what is left of the stage's own limit (stages end their own runs before it).
 seconds_left() { echo $((STAGE_END - $(date +%s))); }
+# limit_for MARGIN: the limit for the stage's next run, MARGIN seconds before the stage's own end;
+# prints nothing (and fails) when less than 2 s would be left, so no run gets `timeout 0` (which
+# means no limit) or a negative one. Use: t="$(limit_for 3)" || { ...out of time...; }
+limit_for() {
+  local t=$(( $(seconds_left) - $1 ))
+  [[ $t -ge 2 ]] || return 1
+  echo "$t"
+}
 # gtest_counts LOG: "P passed, F failed, S skipped" from a GoogleTest run's output.
 gtest_counts() {
   local p f s
@@ -128,7 +136,7 @@ stage_env() {
   echo "date:        $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
   echo "host:        $(uname -srm), $(nproc) cores, $(free -g 2>/dev/null | awk '/^Mem:/ {print $2 " GiB"}')"
   echo "GPU:         $gpu"
-  if [[ $has_gpu -eq 1 ]]; then nvidia-smi; nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem --format=csv; fi
+  if [[ $has_gpu -eq 1 ]]; then nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem,power.limit --format=csv; fi
   echo "toolkit:     $toolkit at $cuda_home"
   if [[ "$toolkit" != none ]]; then nvcc --version; fi
   echo "nvidia wheels: ${wheel_info:-none}"
@@ -177,7 +185,7 @@ CU
     if ! nvcc -arch=sm_"$archs" -o "$logs/probe" "$logs/probe.cu" >"$logs/probe_build.log" 2>&1 &&
        ! nvcc -o "$logs/probe" "$logs/probe.cu" >>"$logs/probe_build.log" 2>&1; then
       echo "the probe program did not compile (see probe_build.log)" >"$logs/sanitizer.status"
-    elif timeout -k 5 "$(( $(seconds_left) - 2 ))" "$san" --tool memcheck --error-exitcode 1 "$logs/probe" \
+    elif t="$(limit_for 2)" && timeout -k 3 "$t" "$san" --tool memcheck --error-exitcode 1 "$logs/probe" \
            >"$logs/probe_sanitizer.log" 2>&1 && grep -q "ERROR SUMMARY: 0 errors" "$logs/probe_sanitizer.log"; then
       echo "ok $san" >"$logs/sanitizer.status"
     else
@@ -216,8 +224,9 @@ stage_build() {
 # ------------------------------------------------------------------ stage 3: cuda_tests
 stage_cuda_tests() {
   [[ -x "$build_dir/nn_tests" ]] || { result FAIL "nn_tests was not built"; return; }
-  local rc
-  NN_CIFAR100_DIR="$data_dir" timeout -k 5 "$(( $(seconds_left) - 3 ))" "$build_dir/nn_tests" \
+  local rc t
+  t="$(limit_for 3)" || { result FAIL "no time left to run the tests"; return; }
+  NN_CIFAR100_DIR="$data_dir" timeout -k 3 "$t" "$build_dir/nn_tests" \
     --gtest_filter="$NN_GPU_TEST_FILTER" --gtest_output="xml:$logs/cuda_tests.xml"
   rc=$?
   local counts
@@ -290,13 +299,14 @@ stage_head_to_head() {
   [[ -n "$data_dir" ]] && data_args=(--modes synthetic,real --data "$data_dir")
   # Ours first (cheap), then PyTorch eager, then torch.compile last: a limit reached late loses
   # the least. The table is remade after every run.
-  local tf32 preset batch flags
+  local tf32 preset batch flags t
   for tf32 in off on; do
     for preset in dcgan keras; do
       batch=64; [[ $preset == keras ]] && batch=256
       flags=(); [[ $tf32 == on ]] && flags=(--tf32 --peak-tflops 494)  # H100/H200 SXM dense TF32 (datasheet)
       echo "== gan_bench $preset batch $batch tf32 $tf32"
-      if timeout -k 5 "$(( $(seconds_left) - 3 ))" "$build_dir/gan_bench" --presets "$preset" --batch-sizes "$batch" \
+      t="$(limit_for 3)" || { failures+=" out of time before gan_bench $preset tf32 $tf32;"; continue; }
+      if timeout -k 3 "$t" "$build_dir/gan_bench" --presets "$preset" --batch-sizes "$batch" \
            "${data_args[@]}" --warmup 10 --steps 50 "${flags[@]}" --json "$logs/h2h_ours_${preset}_tf32${tf32}.json"; then
         ran=$((ran + 1))
       else
@@ -315,7 +325,8 @@ stage_head_to_head() {
     for preset in dcgan keras; do
       batch=64; [[ $preset == keras ]] && batch=256
       echo "== PyTorch eager $preset batch $batch tf32 $tf32"
-      timeout -k 5 "$(( $(seconds_left) - 3 ))" "$torch_py" tools/pytorch_baseline.py --device cuda --presets "$preset" \
+      t="$(limit_for 3)" || { failures+=" out of time before PyTorch eager $preset tf32 $tf32;"; continue; }
+      timeout -k 3 "$t" "$torch_py" tools/pytorch_baseline.py --device cuda --presets "$preset" \
         --batch-sizes "$batch" --modes eager --steps 50 --warmup 10 --tf32 "$tf32" \
         --json "$logs/h2h_torch_${preset}_tf32${tf32}.json" || failures+=" PyTorch eager $preset tf32 $tf32;"
       merge_head_to_head
@@ -323,14 +334,15 @@ stage_head_to_head() {
   done
   if [[ $(seconds_left) -gt 45 ]]; then
     echo "== PyTorch torch.compile dcgan batch 64 tf32 off"
-    timeout -k 5 "$(( $(seconds_left) - 3 ))" "$torch_py" tools/pytorch_baseline.py --device cuda --presets dcgan \
+    t="$(limit_for 3)"
+    timeout -k 3 "$t" "$torch_py" tools/pytorch_baseline.py --device cuda --presets dcgan \
       --batch-sizes 64 --modes compiled --steps 50 --warmup 10 --tf32 off \
       --json "$logs/h2h_torch_dcgan_compiled_tf32off.json" || failures+=" torch.compile dcgan (limit or error);"
     merge_head_to_head
   else
     failures+=" torch.compile skipped: $(seconds_left) s left;"
   fi
-  if [[ -n "$failures" && "$failures" != " torch.compile"* ]]; then result FAIL "$ran of 4 gan_bench runs;$failures"; return; fi
+  if [[ -n "${failures//torch.compile*/}" ]]; then result FAIL "$ran of 4 gan_bench runs;$failures"; return; fi
   result PASS "4 gan_bench runs, PyTorch eager 4 rows${failures:+;$failures} (head_to_head.md)"
 }
 
@@ -348,7 +360,9 @@ stage_train() {
       args=(--preset "$preset" --device cpu --width 16 --batch-size 16 --max-steps 2 --log-every 1)
     fi
     echo "== gan_train ${args[*]}"
-    if timeout -k 5 "$(( $(seconds_left) - 2 ))" "$build_dir/gan_train" "${args[@]}" --data "$data_dir" --out "$run" \
+    local t
+    t="$(limit_for 2)" || { failed+=" $preset (no time left);"; continue; }
+    if timeout -k 3 "$t" "$build_dir/gan_train" "${args[@]}" --data "$data_dir" --out "$run" \
          >"$run.log" 2>&1; then
       local ips
       ips="$(grep -oE '[0-9]+ img/s' "$run.log" | awk 'NR > 1 {print $1}' | sort -n | awk '{a[NR] = $1} END {if (NR) print a[int((NR + 1) / 2)]}')"
@@ -369,12 +383,13 @@ stage_train() {
 
 # ------------------------------------------------------------------ stage 6: memcheck
 stage_memcheck() {
-  local status san rc
+  local status san rc t
   status="$(cat "$logs/sanitizer.status" 2>/dev/null || echo "the env stage did not probe compute-sanitizer")"
   if [[ "$status" != ok\ * ]]; then result SKIPPED "$status"; return; fi
   san="${status#ok }"
   # Heuristic algorithm choice: cudnnFind would run every algorithm instrumented, 10-100x slower.
-  NN_CUDNN_ALGO=heuristic timeout -k 5 "$(( $(seconds_left) - 3 ))" "$san" --tool memcheck --error-exitcode 1 \
+  t="$(limit_for 3)" || { result SKIPPED "no time left"; return; }
+  NN_CUDNN_ALGO=heuristic timeout -k 3 "$t" "$san" --tool memcheck --error-exitcode 1 \
     "$build_dir/nn_tests" --gtest_filter='CudaParity.*'
   rc=$?
   local errors ok
@@ -401,25 +416,28 @@ stage_bench() {
     result FAIL "the benchmarks did not build (Google Benchmark: see benchmark-build.log)"; return
   fi
   echo "built in $((SECONDS - t0)) s"
-  local b filter ran=""
+  local b filter ran="" bad=0 t rc n
   for b in bench_kernels bench_conv_gemm; do
     filter=()
     [[ $(seconds_left) -lt 30 ]] && filter=(--benchmark_filter=-/big/)  # the presets' shapes only
     echo "== $b ${filter[*]}"
-    timeout -k 5 "$(( $(seconds_left) - 2 ))" "$build_dir/bench/$b" "${filter[@]}" \
+    t="$(limit_for 2)" || { ran+=" $b: no time left;"; continue; }
+    timeout -k 3 "$t" "$build_dir/bench/$b" "${filter[@]}" \
       --benchmark_out="$logs/$b.json" --benchmark_out_format=json 2>&1 | tee "$logs/$b.txt"
-    local rc=${PIPESTATUS[0]}
+    rc=${PIPESTATUS[0]}
+    n="$(grep -c 'ERROR OCCURRED' "$logs/$b.txt")"
     if grep -q "^$b: skipped:" "$logs/$b.txt"; then ran+=" $b skipped;"
-    elif [[ $rc -ne 0 ]]; then ran+=" $b stopped or failed (exit $rc);"
-    else ran+=" $b: $(grep -c 'ERROR OCCURRED' "$logs/$b.txt") errors;"; fi
+    elif [[ $rc -eq 124 || $rc -eq 137 ]]; then ran+=" $b stopped at the limit ($n errors so far);"; [[ $n -gt 0 ]] && bad=1
+    elif [[ $rc -ne 0 ]]; then ran+=" $b failed (exit $rc);"; bad=1
+    else ran+=" $b: $n errors;"; [[ $n -gt 0 ]] && bad=1; fi
   done
   if [[ $has_gpu -eq 0 ]]; then result SKIPPED "no GPU (built;$ran)"; return; fi
-  if [[ "$ran" == *"errors;"* && "$ran" != *" 0 errors;"* ]] || [[ "$ran" == *failed* ]]; then result FAIL "$ran"; return; fi
+  [[ $bad -eq 1 ]] && { result FAIL "$ran"; return; }
   result PASS "$ran"
 }
 
 # Every function and the shared values go to the stages' subshells (timeout runs `bash -c`).
-export -f result seconds_left gtest_counts cmake_args_array merge_head_to_head nn_log nn_die nn_gpu_benchmark \
+export -f result seconds_left limit_for gtest_counts cmake_args_array merge_head_to_head nn_log nn_die nn_gpu_benchmark \
           stage_env stage_build stage_cuda_tests stage_head_to_head stage_train stage_memcheck stage_bench
 
 # ------------------------------------------------------------------ running the stages
@@ -428,8 +446,23 @@ failed=0
 append_summary() { echo "$1" >>"$out_dir/summary.txt"; }
 pack_logs() {  # the archive the lent machine brings back, rewritten whole after every stage
   # Checkpoints stay out: at full width one is about 75 MB, over the 16 MiB a returned file may be.
-  tar -czf "$out_dir/.gpu_check_logs.tgz.tmp" --exclude='*.safetensors' -C "$build_dir" check-logs 2>/dev/null &&
-    mv "$out_dir/.gpu_check_logs.tgz.tmp" "$out_dir/gpu_check_logs.tgz"
+  # Should it still be over 15 MiB, the text results alone go.
+  local tmp="$out_dir/.gpu_check_logs.tgz.tmp"
+  tar -czf "$tmp" --exclude='*.safetensors' -C "$build_dir" check-logs 2>/dev/null || return 0
+  if [[ "$(stat -c %s "$tmp")" -gt $((15 * 1024 * 1024)) ]]; then
+    (cd "$build_dir" && find check-logs -type f \( -name '*.log' -o -name '*.result' -o -name '*.json' -o -name '*.md' \
+       -o -name '*.xml' -o -name '*.txt' -o -name '*.status' -o -name '*.csv' \) -print0 |
+       tar -czf "$tmp" --null -T -) || return 0
+  fi
+  mv "$tmp" "$out_dir/gpu_check_logs.tgz"
+}
+# kill_leftovers: a run stopped by a stage's timeout can leave its children behind (an inner
+# timeout puts its command in a process group of its own, out of the outer timeout's reach);
+# nothing of one stage may keep the GPU busy during the next.
+kill_leftovers() {
+  pkill -KILL -f "$build_dir/(nn_tests|gan_train|gan_bench|gan_sample|bench/bench_)" 2>/dev/null || true
+  pkill -KILL -f "tools/pytorch_baseline.py" 2>/dev/null || true
+  pkill -KILL -f "compute-sanitizer" 2>/dev/null || true
 }
 append_summary "gpu_check $(date -u '+%Y-%m-%d %H:%M UTC'): GPU $gpu; $toolkit; budget $budget s (time scale $time_scale)"
 for stage in "${all_stages[@]}"; do
@@ -460,6 +493,7 @@ for stage in "${all_stages[@]}"; do
   append_summary "$stage: $status in $took s: $reason"
   nn_log "stage $stage: $status in $took s: $reason"
   if [[ "$status" == FAIL && "$stage" == build ]]; then tail -n 30 "$logs/build.log" >&2; fi
+  kill_leftovers
   pack_logs
 done
 
@@ -468,7 +502,7 @@ done
   echo "==================== gpu_check summary ===================="
   echo "GPU:      $gpu"
   echo "toolkit:  $toolkit, archs $archs; data: ${data_dir:-none}"
-  loaded="$(grep -m1 '^  libraries:' "$logs"/train_*.log 2>/dev/null | sed 's/.*libraries: *//')"
+  loaded="$(cat "$logs"/train_*.log 2>/dev/null | grep -m1 '^  libraries:' | sed 's/.*libraries: *//')"
   [[ -n "$loaded" ]] && echo "loaded:   $loaded"
   echo
   echo "| stage | result | seconds | limit | why |"

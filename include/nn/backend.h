@@ -38,7 +38,7 @@ std::string cuda_device_description();
 // The cuDNN and cuBLAS the process actually loaded, versions and files, e.g.
 // "cuDNN 9.10.2 (/opt/.../libcudnn.so.9), cuBLAS 13.0.2 (/usr/local/cuda/lib64/libcublas.so.13)",
 // with a warning appended when the loaded cuDNN is not the file the build linked (two copies
-// on the library path: a toolkit's and a wheel's) or its version differs from the headers'.
+// on the library path: a toolkit's and a wheel's) or it is older than the headers it was built with.
 std::string cuda_library_description();
 
 }  // namespace nn

@@ -3,6 +3,7 @@
 
 #include <dlfcn.h>
 #include <limits.h>
+#include <link.h>
 #include <stdlib.h>
 
 #include <cstdint>
@@ -174,11 +175,18 @@ std::string cuda_device_description() {
 
 namespace {
 
-// The file a symbol was loaded from (dladdr), or "" when the loader does not say.
-std::string loaded_file_of(const void* symbol) {
-  Dl_info info{};
-  if (dladdr(symbol, &info) == 0 || info.dli_fname == nullptr) return "";
-  return info.dli_fname;
+// The file the loader took for an already loaded library (by its soname, e.g. libcudnn.so.9),
+// or "" when it is not loaded or the loader does not say. Asking by soname, not through the
+// address of one of its functions, also works in a non-PIE executable, where that address is the
+// executable's own PLT stub.
+std::string loaded_file_of(const std::string& soname) {
+  void* handle = dlopen(soname.c_str(), RTLD_LAZY | RTLD_NOLOAD);
+  if (handle == nullptr) return "";
+  std::string path;
+  struct link_map* map = nullptr;
+  if (dlinfo(handle, RTLD_DI_LINKMAP, &map) == 0 && map != nullptr && map->l_name != nullptr) path = map->l_name;
+  dlclose(handle);
+  return path;
 }
 
 std::string real_path(const std::string& path) {
@@ -191,12 +199,12 @@ std::string real_path(const std::string& path) {
 std::string cuda_library_description() {
   // cuDNN 9 encodes its version as major * 10000 + minor * 100 + patch.
   const size_t cudnn = cudnnGetVersion();
-  const std::string cudnn_file = loaded_file_of(reinterpret_cast<const void*>(&cudnnGetVersion));
+  const std::string cudnn_file = loaded_file_of(str_cat("libcudnn.so.", CUDNN_MAJOR));
   int cublas_major = 0, cublas_minor = 0, cublas_patch = 0;
   cublasGetProperty(MAJOR_VERSION, &cublas_major);
   cublasGetProperty(MINOR_VERSION, &cublas_minor);
   cublasGetProperty(PATCH_LEVEL, &cublas_patch);
-  const std::string cublas_file = loaded_file_of(reinterpret_cast<const void*>(&cublasCreate_v2));
+  const std::string cublas_file = loaded_file_of(str_cat("libcublas.so.", CUBLAS_VER_MAJOR));
   std::string out = str_cat("cuDNN ", cudnn / 10000, ".", (cudnn / 100) % 100, ".", cudnn % 100, " (",
                             cudnn_file.empty() ? "file unknown" : cudnn_file, "), cuBLAS ", cublas_major, ".",
                             cublas_minor, ".", cublas_patch, " (", cublas_file.empty() ? "file unknown" : cublas_file,

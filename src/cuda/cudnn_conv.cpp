@@ -129,8 +129,12 @@ cudnnMathType_t requested_math_type() { return backend_settings().allow_tf32 ? C
 
 // The math type the descriptor runs with: the chosen algorithm's when TF32 is allowed (PyTorch
 // does the same), FMA_MATH otherwise, so no path can fall back to TF32.
+// TENSOR_OP_MATH_ALLOW_CONVERSION would also let cuDNN convert float32 data down to FP16; TF32 is
+// all "allow TF32" means, so such an entry runs with plain TENSOR_OP_MATH.
 cudnnMathType_t math_type_for(int listed) {
-  return backend_settings().allow_tf32 ? static_cast<cudnnMathType_t>(listed) : CUDNN_FMA_MATH;
+  if (!backend_settings().allow_tf32) return CUDNN_FMA_MATH;
+  const auto m = static_cast<cudnnMathType_t>(listed);
+  return m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION ? CUDNN_TENSOR_OP_MATH : m;
 }
 
 bool heuristic_choice() { return backend_settings().deterministic || backend_settings().heuristic_conv_algorithms; }
@@ -181,15 +185,39 @@ std::vector<AlgoCandidate> to_candidates(const std::vector<Perf>& perfs, int ret
   return out;
 }
 
-// A refusal that another algorithm may not hit (try the next), or a real failure (stop).
+// A refusal that another algorithm may not hit (try the next), or a real failure (stop). Only the
+// statuses that are about this algorithm on this geometry move on; a null or misaligned pointer,
+// a stream or graph mismatch, a wrong architecture or driver, a missing sub-library are the
+// caller's or the installation's fault and would hit every algorithm alike.
 AlgoAttempt classify(cudnnStatus_t st) {
-  const int category = CUDNN_STATUS_CATEGORY(static_cast<int>(st));
-  if (category == CUDNN_STATUS_BAD_PARAM || category == CUDNN_STATUS_NOT_SUPPORTED ||
-      st == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED ||
-      st == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED) {
-    return AlgoAttempt::refused(cudnnGetErrorString(st));
+  switch (st) {
+    case CUDNN_STATUS_BAD_PARAM:
+    case CUDNN_STATUS_BAD_PARAM_OUT_OF_BOUND:
+    case CUDNN_STATUS_BAD_PARAM_SIZE_INSUFFICIENT:
+    case CUDNN_STATUS_NOT_SUPPORTED:
+    case CUDNN_STATUS_NOT_SUPPORTED_GRAPH_PATTERN:
+    case CUDNN_STATUS_NOT_SUPPORTED_SHAPE:
+    case CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE:
+    case CUDNN_STATUS_NOT_SUPPORTED_LAYOUT:
+    case CUDNN_STATUS_NOT_SUPPORTED_SHARED_MEMORY_INSUFFICIENT:
+    case CUDNN_STATUS_NOT_SUPPORTED_PADDING:
+    case CUDNN_STATUS_NOT_SUPPORTED_BAD_LAUNCH_PARAM:
+    case CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED:
+    case CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED:
+      return AlgoAttempt::refused(cudnnGetErrorString(st));
+    default:
+      return AlgoAttempt::failed(cudnnGetErrorString(st));
   }
-  return AlgoAttempt::failed(cudnnGetErrorString(st));
+}
+
+// After a refused attempt: a refused launch leaves a (non-sticky) error in the runtime, which the
+// next kernel's launch check would report as its own; clear it. A sticky error (the context is
+// broken) survives the clear and is a real failure.
+AlgoAttempt after_refusal(AlgoAttempt a) {
+  cudaGetLastError();
+  const cudaError_t sticky = cudaPeekAtLastError();
+  if (sticky != cudaSuccess) return AlgoAttempt::failed(str_cat(a.why, ", then CUDA error ", cudaGetErrorString(sticky)));
+  return a;
 }
 
 // The algorithm of one direction: the usable candidates in cuDNN's order, then (after the first
@@ -351,8 +379,12 @@ void run_direction(Choice& c, const char* direction, const ConvShape& s, Workspa
         NN_CUDNN_CHECK(cudnnSetConvolutionMathType(c.conv->get(), math_type_for(cand.math_type)));
         size_t bytes = 0;
         const cudnnStatus_t size_status = workspace_size(cand.algo, &bytes);
-        if (size_status != CUDNN_STATUS_SUCCESS) return classify(size_status);
+        if (size_status != CUDNN_STATUS_SUCCESS) return after_refusal(classify(size_status));
         bytes = std::max(bytes, cand.workspace_bytes);  // the larger of the two reports, to be safe
+        if (bytes > kMaxWorkspaceBytes) {
+          return AlgoAttempt::refused(str_cat("workspace of ", bytes >> 20, " MiB, over the ", kMaxWorkspaceBytes >> 20,
+                                              " MiB cap"));
+        }
         void* ws = nullptr;
         try {
           ws = alloc(bytes);
@@ -363,7 +395,7 @@ void run_direction(Choice& c, const char* direction, const ConvShape& s, Workspa
         }
         const cudnnStatus_t st = call(cand.algo, ws, bytes);
         free(ws);
-        if (st != CUDNN_STATUS_SUCCESS) return classify(st);
+        if (st != CUDNN_STATUS_SUCCESS) return after_refusal(classify(st));
         c.workspace_bytes = bytes;
         return AlgoAttempt::ran();
       },
