@@ -4,6 +4,13 @@
 
 #include <cstdlib>
 
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+#if defined(NN_WITH_OPENBLAS)
+#include <cblas.h>
+#endif
+
 #include "nn/tensor.h"
 
 namespace nn {
@@ -13,6 +20,24 @@ bool env_heuristic_conv_algorithms() {
   if (v == nullptr || std::string(v).empty() || std::string(v) == "timed") return false;
   if (std::string(v) == "heuristic") return true;
   throw_error(str_cat("NN_CUDNN_ALGO must be 'timed' or 'heuristic', got '", v, "'"));
+}
+
+void set_cpu_threads(int n) {
+  NN_CHECK(n >= 1, "the CPU thread count must be at least 1, got ", n);
+#if defined(_OPENMP)
+  omp_set_num_threads(n);
+#endif
+#if defined(NN_WITH_OPENBLAS)
+  openblas_set_num_threads(n);
+#endif
+}
+
+int cpu_threads() {
+#if defined(_OPENMP)
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
 }
 
 BackendSettings& backend_settings() {

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "adam_math.h"
+#include "cpu_parallel.h"
 
 #if defined(NN_WITH_CUDA)
 #include "cuda/context.h"
@@ -48,6 +49,7 @@ void Adam::step() {
   dispatch_float(p.dtype(), [&](auto zero) {
     using T = decltype(zero);
     T *pp = p.data<T>(), *gp = g.data<T>(), *mp = m_.data<T>(), *vp = v_.data<T>();
+#pragma omp parallel for schedule(static) if (n >= kParallelElems)
     for (int64_t i = 0; i < n; ++i) adam_update<T>(pp[i], gp[i], mp[i], vp[i], sc);
   });
 }

@@ -50,15 +50,16 @@ check_header stb/stb_image_write.h libstb-dev
 check_header CLI/CLI.hpp libcli11-dev
 check_header nlohmann/json.hpp nlohmann-json3-dev
 have_header benchmark/benchmark.h || missing+=(libbenchmark-dev)
-# LAPACK (dsyevd, the FID's eigendecompositions on the CPU): CMake links liblapack.so.
+# Libraries by file: have_lib NAME (a glob) under /usr/lib, /usr/lib/<multiarch>, /usr/local/lib.
 have_lib() { compgen -G "/usr/lib/$1" >/dev/null || compgen -G "/usr/lib/*-linux-gnu/$1" >/dev/null ||
              compgen -G "/usr/local/lib/$1" >/dev/null; }
-have_lib liblapack.so || missing+=(liblapack-dev)
-# OpenBLAS takes over liblapack.so.3 through Debian's alternatives: the FID's 2048x2048
-# eigendecompositions run about twice as fast as with the reference LAPACK (measured on 2 cores).
-# A speed-up only: installed when possible, a warning (never a failure) when not.
+# OpenBLAS, its OpenMP build: the CPU path's matrix products (linear layers, convolutions as
+# im2col + GEMM, the FID) and its LAPACK (dsyevd, the FID's eigendecompositions). The OpenMP
+# build shares the engine's OpenMP threads instead of starting a second pool. Required: without
+# it the CPU path falls back to its reference loops, about 10x slower.
+have_header "$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/openblas-openmp/cblas.h" ||
+  missing+=(libopenblas-openmp-dev)
 speedups=()
-have_lib libopenblas.so.0 || have_lib openblas-pthread/libopenblas.so.0 || speedups+=(libopenblas0-pthread)
 
 # CMakeLists.txt requires CMake 3.24; say so here rather than in a configure error.
 if have_cmd cmake; then

@@ -30,6 +30,11 @@ struct BackendSettings {
 };
 BackendSettings& backend_settings();
 
+// Threads of the CPU path: OpenMP's pool, which the OpenMP build of OpenBLAS shares. The default
+// is OMP_NUM_THREADS, else one per core; set_cpu_threads(n) (gan_train --threads) overrides it.
+void set_cpu_threads(int n);
+int cpu_threads();
+
 // Waits for all queued GPU work (no-op in a CPU-only build).
 void cuda_synchronize();
 // One line: GPU name, compute capability, memory, CUDA runtime/driver, cuDNN and cuBLAS

@@ -5,6 +5,7 @@
 //                                           the saved output y for tanh/sigmoid)
 //
 // Tests: tests/test_activation.cpp (Gradcheck.relu ... CudaParity.sigmoid).
+#include "cpu_parallel.h"
 #include "op_util.h"
 
 namespace nn {
@@ -16,7 +17,9 @@ void activation_fwd_cpu(ActKind kind, const Tensor& x, const Tensor& y, double s
     using T = decltype(zero);
     const T* xp = x.data<T>();
     T* yp = y.data<T>();
-    for (int64_t i = 0, n = x.numel(); i < n; ++i) yp[i] = act_forward<T>(kind, xp[i], static_cast<T>(slope));
+    const int64_t n = x.numel();
+#pragma omp parallel for schedule(static) if (n >= kParallelElems)
+    for (int64_t i = 0; i < n; ++i) yp[i] = act_forward<T>(kind, xp[i], static_cast<T>(slope));
   });
 }
 
@@ -26,7 +29,9 @@ void activation_bwd_cpu(ActKind kind, const Tensor& xy, const Tensor& dy, const 
     const T* a = xy.data<T>();
     const T* g = dy.data<T>();
     T* d = dx.data<T>();
-    for (int64_t i = 0, n = xy.numel(); i < n; ++i) d[i] += g[i] * act_derivative<T>(kind, a[i], static_cast<T>(slope));
+    const int64_t n = xy.numel();
+#pragma omp parallel for schedule(static) if (n >= kParallelElems)
+    for (int64_t i = 0; i < n; ++i) d[i] += g[i] * act_derivative<T>(kind, a[i], static_cast<T>(slope));
   });
 }
 

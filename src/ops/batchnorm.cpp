@@ -23,6 +23,7 @@
 #include <limits>
 
 #include "batchnorm_math.h"
+#include "cpu_parallel.h"
 #include "op_util.h"
 
 namespace nn {
@@ -54,6 +55,9 @@ template <class T>
 void batchnorm_fwd_train_cpu(const T* x, const T* gamma, const T* beta, T* y, T* save_mean, T* save_invstd,
                              T* running_mean, T* running_var, BnDims d, double momentum, double eps) {
   const int64_t M = d.M();
+  // One channel per thread: each channel's sums are taken in the same order whatever the
+  // thread count, so the results do not depend on it.
+#pragma omp parallel for schedule(static) if (d.C * M >= kParallelElems)
   for (int64_t c = 0; c < d.C; ++c) {
     double sum = 0;
     for (int64_t n = 0; n < d.N; ++n)
@@ -92,6 +96,7 @@ void batchnorm_fwd_train_cpu(const T* x, const T* gamma, const T* beta, T* y, T*
 template <class T>
 void batchnorm_fwd_eval_cpu(const T* x, const T* gamma, const T* beta, const T* running_mean, const T* running_var,
                             T* y, T* save_mean, T* save_invstd, BnDims d, double eps) {
+#pragma omp parallel for schedule(static) if (d.C * d.M() >= kParallelElems)
   for (int64_t c = 0; c < d.C; ++c) {
     const T mean = running_mean[c];
     const T invstd = bn_invstd(running_var[c], static_cast<T>(eps));
@@ -112,6 +117,7 @@ template <class T>
 void batchnorm_bwd_cpu(const T* x, const T* dy, const T* gamma, const T* save_mean, const T* save_invstd, T* dx,
                        T* dgamma, T* dbeta, BnDims d, bool training) {
   const int64_t M = d.M();
+#pragma omp parallel for schedule(static) if (d.C * M >= kParallelElems)
   for (int64_t c = 0; c < d.C; ++c) {
     const T mean = save_mean[c], invstd = save_invstd[c];
     double sum_dy = 0, sum_dy_xhat = 0;

@@ -136,15 +136,58 @@ void col2im_add_cpu(const ConvGeometry& g, const TapRanges& taps, const T* cols,
       }
 }
 
+// The products run over a chunk of nb samples at once: their columns side by side,
+//   cols (CRS, nb*PQ):  cols[row, j*PQ + pq] = im2col(x_{n0+j})[row, pq]
+// so one GEMM of (K, CRS) x (CRS, nb*PQ) replaces nb small ones. Late layers have PQ = 16 or
+// 64: per sample that would be a thin product that no BLAS runs fast. The chunk holds at most
+// kChunkElems column entries (32 MiB of float32), so memory stays bounded at batch 256.
+// The scratch buffers are kept between calls (thread_local, grown as needed): a training step
+// calls the same shapes over and over, and reallocating 32 MiB each time costs page faults.
+constexpr int64_t kChunkElems = int64_t{8} << 20;
+
+int64_t chunk_samples(const ConvGeometry& g) {
+  const int64_t per_sample = g.C * g.R * g.S * g.P * g.Q;
+  return std::max<int64_t>(1, std::min<int64_t>(g.N, kChunkElems / std::max<int64_t>(per_sample, 1)));
+}
+
+template <class T>
+T* scratch(int slot, size_t elems) {
+  thread_local std::vector<T> buffers[3];
+  std::vector<T>& b = buffers[slot];
+  if (b.size() < elems) b.resize(elems);
+  return b.data();
+}
+
+// cols (CRS, nb*PQ) for samples n0 .. n0+nb-1: each sample's im2col in its own block of columns.
+template <class T>
+void im2col_chunk(const ConvGeometry& g, const TapRanges& taps, const T* x, int64_t n0, int64_t nb, T* cols) {
+  const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q, L = nb * PQ, CHW = g.C * g.H * g.W;
+  T* sample_cols = scratch<T>(2, static_cast<size_t>(CRS * PQ));
+  for (int64_t j = 0; j < nb; ++j) {
+    im2col_cpu(g, taps, x + (n0 + j) * CHW, sample_cols);
+    for (int64_t row = 0; row < CRS; ++row)
+      std::copy(sample_cols + row * PQ, sample_cols + (row + 1) * PQ, cols + row * L + j * PQ);
+  }
+}
+
 // y += conv(x, w).   x (N,C,H,W), w (K,C,R,S), y (N,K,P,Q)
 template <class T>
 void conv2d_fwd_cpu(const ConvGeometry& g, const T* x, const T* w, T* y) {
   const TapRanges taps(g);
-  const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q;
-  std::vector<T> cols(static_cast<size_t>(CRS * PQ));
-  for (int64_t n = 0; n < g.N; ++n) {
-    im2col_cpu(g, taps, x + n * g.C * g.H * g.W, cols.data());
-    gemm_nn_cpu(g.K, PQ, CRS, w, cols.data(), y + n * g.K * PQ);
+  const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q, nb_max = chunk_samples(g);
+  T* cols = scratch<T>(0, static_cast<size_t>(CRS * nb_max * PQ));
+  T* out = scratch<T>(1, static_cast<size_t>(g.K * nb_max * PQ));
+  for (int64_t n0 = 0; n0 < g.N; n0 += nb_max) {
+    const int64_t nb = std::min(nb_max, g.N - n0), L = nb * PQ;
+    im2col_chunk(g, taps, x, n0, nb, cols);
+    std::fill(out, out + g.K * L, T(0));
+    gemm_nn_cpu(g.K, L, CRS, w, cols, out);  // out (K, nb*PQ) = W cols
+    for (int64_t j = 0; j < nb; ++j)         // y_n (K,PQ) += out[:, j*PQ ...]
+      for (int64_t k = 0; k < g.K; ++k) {
+        T* dst = y + ((n0 + j) * g.K + k) * PQ;
+        const T* src = out + k * L + j * PQ;
+        for (int64_t i = 0; i < PQ; ++i) dst[i] += src[i];
+      }
   }
 }
 
@@ -153,12 +196,24 @@ void conv2d_fwd_cpu(const ConvGeometry& g, const T* x, const T* w, T* y) {
 template <class T>
 void conv2d_bwd_data_cpu(const ConvGeometry& g, const T* w, const T* dy, T* dx) {
   const TapRanges taps(g);
-  const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q;
-  std::vector<T> dcols(static_cast<size_t>(CRS * PQ));
-  for (int64_t n = 0; n < g.N; ++n) {
-    std::fill(dcols.begin(), dcols.end(), T(0));
-    gemm_tn_cpu(CRS, PQ, g.K, w, dy + n * g.K * PQ, dcols.data());
-    col2im_add_cpu(g, taps, dcols.data(), dx + n * g.C * g.H * g.W);
+  const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q, CHW = g.C * g.H * g.W, nb_max = chunk_samples(g);
+  T* dcols = scratch<T>(0, static_cast<size_t>(CRS * nb_max * PQ));
+  T* dy_chunk = scratch<T>(1, static_cast<size_t>(g.K * nb_max * PQ));
+  T* sample_cols = scratch<T>(2, static_cast<size_t>(CRS * PQ));
+  for (int64_t n0 = 0; n0 < g.N; n0 += nb_max) {
+    const int64_t nb = std::min(nb_max, g.N - n0), L = nb * PQ;
+    for (int64_t j = 0; j < nb; ++j)  // dy_chunk (K, nb*PQ): the samples' dy side by side
+      for (int64_t k = 0; k < g.K; ++k) {
+        const T* src = dy + ((n0 + j) * g.K + k) * PQ;
+        std::copy(src, src + PQ, dy_chunk + k * L + j * PQ);
+      }
+    std::fill(dcols, dcols + CRS * L, T(0));
+    gemm_tn_cpu(CRS, L, g.K, w, dy_chunk, dcols);  // dcols (CRS, nb*PQ) = W^T dy_chunk
+    for (int64_t j = 0; j < nb; ++j) {
+      for (int64_t row = 0; row < CRS; ++row)
+        std::copy(dcols + row * L + j * PQ, dcols + row * L + (j + 1) * PQ, sample_cols + row * PQ);
+      col2im_add_cpu(g, taps, sample_cols, dx + (n0 + j) * CHW);
+    }
   }
 }
 
@@ -167,15 +222,18 @@ void conv2d_bwd_data_cpu(const ConvGeometry& g, const T* w, const T* dy, T* dx) 
 template <class T>
 void conv2d_bwd_filter_cpu(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
   const TapRanges taps(g);
-  const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q;
-  std::vector<T> cols(static_cast<size_t>(CRS * PQ)), cols_t(cols.size());
-  for (int64_t n = 0; n < g.N; ++n) {
-    im2col_cpu(g, taps, x + n * g.C * g.H * g.W, cols.data());
-    // cols^T (PQ,CRS), so the product's inner loop runs along contiguous rows (and vectorises)
-    // instead of being a dot product over PQ.
-    for (int64_t i = 0; i < CRS; ++i)
-      for (int64_t j = 0; j < PQ; ++j) cols_t[j * CRS + i] = cols[i * PQ + j];
-    gemm_nn_cpu(g.K, CRS, PQ, dy + n * g.K * PQ, cols_t.data(), dw);
+  const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q, nb_max = chunk_samples(g);
+  T* cols = scratch<T>(0, static_cast<size_t>(CRS * nb_max * PQ));
+  T* dy_chunk = scratch<T>(1, static_cast<size_t>(g.K * nb_max * PQ));
+  for (int64_t n0 = 0; n0 < g.N; n0 += nb_max) {
+    const int64_t nb = std::min(nb_max, g.N - n0), L = nb * PQ;
+    im2col_chunk(g, taps, x, n0, nb, cols);
+    for (int64_t j = 0; j < nb; ++j)
+      for (int64_t k = 0; k < g.K; ++k) {
+        const T* src = dy + ((n0 + j) * g.K + k) * PQ;
+        std::copy(src, src + PQ, dy_chunk + k * L + j * PQ);
+      }
+    gemm_nt_cpu(g.K, CRS, L, dy_chunk, cols, dw);  // dW (K,CRS) += dy_chunk cols^T
   }
 }
 

@@ -14,7 +14,11 @@
 //
 // CPU: the loops below, templated on T. CUDA: kernels/dropout.cu.
 // Tests: tests/test_dropout.cpp (Gradcheck.dropout, CudaParity.dropout, Dropout.*).
+#include <algorithm>
+
 #include "dropout_math.h"
+#include "rng_math.h"
+#include "cpu_parallel.h"
 #include "op_util.h"
 
 namespace nn {
@@ -29,9 +33,17 @@ void dropout_cpu(const Tensor& v, const Tensor& out, bool accumulate, uint64_t s
     const T* in = v.data<T>();
     T* o = out.data<T>();
     const T s = static_cast<T>(scale);
-    for (int64_t i = 0, n = v.numel(); i < n; ++i) {
-      const T r = dropout_apply(in[i], dropout_keep(seed, c0, static_cast<uint64_t>(i), threshold), s);
-      o[i] = accumulate ? o[i] + r : r;
+    // Element i's mask bit is word i % 4 of Philox block c0 + i / 4 (dropout_keep, rng_bits): the
+    // loop walks whole blocks so each block is computed once, not four times, and the blocks are
+    // independent, so threads split them without changing a bit.
+    const int64_t n = v.numel(), blocks = (n + 3) / 4;
+#pragma omp parallel for schedule(static) if (n >= kParallelElems)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const Philox4 bits = philox4x32_10(c0 + static_cast<uint64_t>(b), 0, seed);
+      for (int64_t i = 4 * b; i < std::min(n, 4 * b + 4); ++i) {
+        const T r = dropout_apply(in[i], bits.w[i % 4] >= threshold, s);
+        o[i] = accumulate ? o[i] + r : r;
+      }
     }
   });
 }

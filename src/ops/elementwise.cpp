@@ -10,6 +10,7 @@
 // Shapes must match exactly (no broadcasting: the models never need it, and an implicit
 // broadcast hides shape bugs). sum/mean return 0-dim tensors whose gradient stays on the device.
 // Tests: tests/test_elementwise.cpp.
+#include "cpu_parallel.h"
 #include "op_util.h"
 
 namespace nn {
@@ -26,7 +27,9 @@ void accumulate_(const Tensor& dst, const Tensor& src, double scale) {
     T* d = dst.data<T>();
     const T* s = src.data<T>();
     const T a = static_cast<T>(scale);
-    for (int64_t i = 0, n = dst.numel(); i < n; ++i) d[i] += a * s[i];
+    const int64_t n = dst.numel();
+#pragma omp parallel for schedule(static) if (n >= kParallelElems)
+    for (int64_t i = 0; i < n; ++i) d[i] += a * s[i];
   });
 }
 
@@ -77,7 +80,9 @@ Tensor binary(const char* name, BinaryKind kind, const Tensor& a, const Tensor& 
       using T = decltype(zero);
       const T *pa = a.data<T>(), *pb = b.data<T>();
       T* py = y.data<T>();
-      for (int64_t i = 0, n = a.numel(); i < n; ++i) py[i] = binary_forward<T>(kind, pa[i], pb[i]);
+      const int64_t n = a.numel();
+#pragma omp parallel for schedule(static) if (n >= kParallelElems)
+      for (int64_t i = 0; i < n; ++i) py[i] = binary_forward<T>(kind, pa[i], pb[i]);
     });
   }
   record_op(y, name, {a, b}, [a, b, kind](const Tensor& gy) {

@@ -1,0 +1,190 @@
+// gan_bench_cpu — the CPU training step, timed, next to the machine's own matrix-product peak.
+//
+//   gan_bench_cpu                                       both presets at batch 64 and 256
+//   gan_bench_cpu --presets dcgan --batch-sizes 64 --warmup 1 --steps 3 --threads 2 --json out.json
+//
+// For each preset and batch it builds the real Trainer (src/train) at the preset's defaults on the
+// CPU and times Trainer::train_step on one fixed random batch (the step gan_train runs, without
+// the input gather): the median wall time of --steps steps after --warmup, images/s from it, the
+// step's GFLOP (bench/gan_layers.h: convolutions and linear layers, forward and both backward
+// products as the schedule needs) and GFLOP/s. The peak it reports them against is measured here
+// too: the median of 5 float32 2048x2048x2048 products through the engine's own matmul (OpenBLAS
+// when the build has it), so "% of GEMM peak" is the step's rate over the best the same library
+// does on this machine. bench/cpu_vs_pytorch.py runs it interleaved with the PyTorch baseline.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "../bench/gan_layers.h"
+#include "nn/autograd.h"
+#include "nn/backend.h"
+#include "nn/ops.h"
+#include "nn/tensor.h"
+#include "ops/cpu_gemm.h"
+#include "train/trainer.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  std::vector<std::string> presets{"dcgan", "keras"};
+  std::vector<int64_t> batches{64, 256};
+  int64_t warmup = 1, steps = 3;
+  int threads = 0;
+  std::string json;
+};
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+[[noreturn]] void usage(const std::string& msg) {
+  std::cerr << "gan_bench_cpu: " << msg << "\n"
+            << "usage: gan_bench_cpu [--presets dcgan,keras] [--batch-sizes 64,256] [--warmup 1] [--steps 3]\n"
+            << "                     [--threads N] [--json PATH]\n";
+  std::exit(2);
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(a + " needs a value");
+      return argv[++i];
+    };
+    try {
+      if (a == "--presets") o.presets = split(value());
+      else if (a == "--batch-sizes") { o.batches.clear(); for (auto& b : split(value())) o.batches.push_back(std::stoll(b)); }
+      else if (a == "--warmup") o.warmup = std::stoll(value());
+      else if (a == "--steps") o.steps = std::stoll(value());
+      else if (a == "--threads") o.threads = std::stoi(value());
+      else if (a == "--json") o.json = value();
+      else if (a == "-h" || a == "--help") usage("the CPU training step, timed");
+      else usage("unknown argument '" + a + "'");
+    } catch (const std::exception&) {
+      usage("bad number for " + a);
+    }
+  }
+  for (auto& p : o.presets) if (p != "dcgan" && p != "keras") usage("unknown preset '" + p + "'");
+  for (int64_t b : o.batches) if (b < 1 || b > 4096) usage("batch sizes must be in [1, 4096]");
+  if (o.warmup < 0 || o.steps < 1 || o.threads < 0) usage("--warmup >= 0, --steps >= 1, --threads >= 0");
+  return o;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// GFLOP/s of a float32 n x n x n product through the engine's matmul (median of 5, after one).
+double gemm_peak_gflops(int64_t n) {
+  nn::Generator gen(7);
+  nn::Tensor a = nn::Tensor::empty({n, n}), b = nn::Tensor::empty({n, n});
+  a.uniform_(gen, -1, 1);
+  b.uniform_(gen, -1, 1);
+  nn::NoGradGuard no_grad;
+  nn::matmul(a, b);
+  std::vector<double> s;
+  for (int i = 0; i < 5; ++i) {
+    const auto t0 = Clock::now();
+    nn::Tensor c = nn::matmul(a, b);
+    s.push_back(seconds_since(t0));
+  }
+  return 2.0 * double(n) * double(n) * double(n) / median(s) / 1e9;
+}
+
+struct Row {
+  std::string preset;
+  int64_t batch = 0;
+  double ms = 0, images_per_s = 0, gflop = 0, gflops = 0;
+  std::vector<double> step_ms;
+};
+
+Row bench_one(const Options& o, const std::string& preset, int64_t batch, const std::string& out_dir) {
+  nn::train::Config c = nn::train::preset_defaults(preset);
+  c.batch_size = batch;
+  c.device = "cpu";
+  c.out_dir = out_dir;
+  Row r;
+  r.preset = preset;
+  r.batch = batch;
+  r.gflop = gan_layers::step_flops(preset, int(batch), int(c.width), int(c.noise_dim)) / 1e9;
+  nn::train::Trainer trainer(c, nn::Tensor(), /*quiet=*/true);
+  nn::Tensor real = nn::Tensor::empty({batch, 3, 32, 32});
+  nn::Generator gen(1234);
+  real.uniform_(gen, -1.0, 1.0);
+  for (int64_t i = 0; i < o.warmup; ++i) trainer.train_step(real);
+  for (int64_t i = 0; i < o.steps; ++i) {
+    const auto t0 = Clock::now();
+    trainer.train_step(real);
+    r.step_ms.push_back(seconds_since(t0) * 1e3);
+  }
+  r.ms = median(r.step_ms);
+  r.images_per_s = double(batch) / (r.ms * 1e-3);
+  r.gflops = r.gflop / (r.ms * 1e-3);
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o = parse(argc, argv);
+  try {
+    if (o.threads > 0) nn::set_cpu_threads(o.threads);
+    const int threads = nn::cpu_threads();
+    const double peak = gemm_peak_gflops(2048);
+    std::cout << "gan_bench_cpu: " << threads << " threads, "
+              << (nn::cpu_gemm_uses_blas() ? "OpenBLAS" : "reference loops (no OpenBLAS in this build)")
+              << "; float32 GEMM peak " << std::fixed << std::setprecision(1) << peak << " GFLOP/s (2048^3); "
+              << o.warmup << " warm-up + " << o.steps << " timed steps per row\n";
+    const std::string out_dir = (fs::temp_directory_path() / ("gan_bench_cpu_" + std::to_string(::getpid()))).string();
+    std::vector<Row> rows;
+    for (const auto& p : o.presets)
+      for (int64_t b : o.batches) rows.push_back(bench_one(o, p, b, out_dir));
+    std::error_code ec;
+    fs::remove_all(out_dir, ec);
+
+    std::cout << "\n| preset | batch | ms/step | images/s | GFLOP/step | GFLOP/s | % of GEMM peak |\n"
+              << "|---|---:|---:|---:|---:|---:|---:|\n";
+    for (const auto& r : rows)
+      std::cout << "| " << r.preset << " | " << r.batch << " | " << std::setprecision(1) << r.ms << " | "
+                << std::setprecision(1) << r.images_per_s << " | " << std::setprecision(2) << r.gflop << " | "
+                << std::setprecision(1) << r.gflops << " | " << 100.0 * r.gflops / peak << " |\n";
+    if (!o.json.empty()) {
+      std::ofstream f(o.json);
+      f << std::setprecision(6) << "{\"threads\": " << threads << ", \"blas\": " << (nn::cpu_gemm_uses_blas() ? "true" : "false")
+        << ", \"gemm_peak_gflops\": " << peak << ", \"results\": [";
+      for (size_t i = 0; i < rows.size(); ++i) {
+        const Row& r = rows[i];
+        f << (i ? ",\n  " : "\n  ") << "{\"preset\": \"" << r.preset << "\", \"batch\": " << r.batch
+          << ", \"ms_median\": " << r.ms << ", \"images_per_s\": " << r.images_per_s << ", \"step_gflop\": " << r.gflop
+          << ", \"gflops\": " << r.gflops << ", \"step_ms\": [";
+        for (size_t j = 0; j < r.step_ms.size(); ++j) f << (j ? ", " : "") << r.step_ms[j];
+        f << "]}";
+      }
+      f << "\n]}\n";
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "gan_bench_cpu: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
