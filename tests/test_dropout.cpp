@@ -8,6 +8,8 @@
 #include <cmath>
 #include <string>
 
+#include "dropout_math.h"
+#include "rng_math.h"
 #include "test_util.h"
 
 namespace nn::test {
@@ -136,6 +138,34 @@ TEST(Dropout, ProbabilityOutOfRangeThrows) {
     std::string msg = error_message([&] { dropout(x, p, true, gen); });
     EXPECT_NE(msg.find("dropout: probability p must be in [0, 1]"), std::string::npos) << "p = " << p << ": " << msg;
   }
+}
+
+}  // namespace
+}  // namespace nn::test
+
+namespace nn::test {
+namespace {
+
+// The CPU loop computes 16 Philox blocks at a time (vectorised lanes, several threads); every
+// element must still get exactly the mask bit rng_bits gives it, for a size that is no multiple
+// of the 64-element group and large enough to run on several threads.
+TEST(Dropout, MaskMatchesRngBits) {
+  const int64_t n = 100003;
+  Tensor x = Tensor::ones({n});
+  Generator gen(1234, 77);
+  const uint64_t seed = gen.seed, c0 = gen.offset;
+  const double p = 0.3;
+  Tensor y = dropout(x, p, /*training=*/true, gen);
+  const std::vector<double> got = y.to_vector();
+  const uint32_t threshold = dropout_threshold(p);
+  const double scale = static_cast<double>(static_cast<float>(1.0 / (1.0 - p)));
+  int64_t kept = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const bool keep = rng_bits(seed, c0, static_cast<uint64_t>(i)) >= threshold;
+    ASSERT_EQ(got[static_cast<size_t>(i)], keep ? scale : 0.0) << "element " << i;
+    kept += keep;
+  }
+  EXPECT_NEAR(static_cast<double>(kept) / n, 1.0 - p, 0.01);
 }
 
 }  // namespace

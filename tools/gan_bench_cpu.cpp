@@ -4,8 +4,9 @@
 //   gan_bench_cpu --presets dcgan --batch-sizes 64 --warmup 1 --steps 3 --threads 2 --json out.json
 //
 // For each preset and batch it builds the real Trainer (src/train) at the preset's defaults on the
-// CPU and times Trainer::train_step on one fixed random batch (the step gan_train runs, without
-// the input gather): the median wall time of --steps steps after --warmup, images/s from it, the
+// CPU and times one training step as gan_train runs it: the next batch gathered from a uint8
+// image set and scaled (the sampler gan_train uses; random images, as the PyTorch baseline's),
+// then Trainer::train_step: the median wall time of --steps steps after --warmup, images/s from it, the
 // step's GFLOP (bench/gan_layers.h: convolutions and linear layers, forward and both backward
 // products as the schedule needs) and GFLOP/s. The peak it reports them against is measured here
 // too: the median of 5 float32 2048x2048x2048 products through the engine's own matmul (OpenBLAS
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "../bench/gan_layers.h"
+#include "data/cifar100.h"
 #include "nn/autograd.h"
 #include "nn/backend.h"
 #include "nn/ops.h"
@@ -128,13 +130,28 @@ Row bench_one(const Options& o, const std::string& preset, int64_t batch, const 
   r.batch = batch;
   r.gflop = gan_layers::step_flops(preset, int(batch), int(c.width), int(c.noise_dim)) / 1e9;
   nn::train::Trainer trainer(c, nn::Tensor(), /*quiet=*/true);
+  // Random uint8 images, gathered and scaled through the sampler gan_train uses, every step: the
+  // same input work as the PyTorch baseline's step (a random permutation, x / 127.5 - 1).
+  const int64_t images = std::max<int64_t>(4 * batch, 4096);
+  nn::Tensor u8 = nn::Tensor::empty({images, 3, 32, 32}, nn::DType::U8);
+  uint8_t* bytes = u8.data<uint8_t>();
+  uint32_t state = 12345;
+  for (int64_t i = 0; i < u8.numel(); ++i) bytes[i] = static_cast<uint8_t>((state = state * 1664525u + 1013904223u) >> 24);
+  nn::data::BatchSampler sampler(u8, nn::Device::CPU, batch, 7);
   nn::Tensor real = nn::Tensor::empty({batch, 3, 32, 32});
-  nn::Generator gen(1234);
-  real.uniform_(gen, -1.0, 1.0);
-  for (int64_t i = 0; i < o.warmup; ++i) trainer.train_step(real);
+  int64_t next = 0;
+  auto step = [&] {
+    if (next == sampler.batches_per_epoch()) {
+      sampler.set_epoch(sampler.epoch() + 1);
+      next = 0;
+    }
+    sampler.batch_into(next++, real);
+    trainer.train_step(real);
+  };
+  for (int64_t i = 0; i < o.warmup; ++i) step();
   for (int64_t i = 0; i < o.steps; ++i) {
     const auto t0 = Clock::now();
-    trainer.train_step(real);
+    step();
     r.step_ms.push_back(seconds_since(t0) * 1e3);
   }
   r.ms = median(r.step_ms);

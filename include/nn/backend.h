@@ -24,6 +24,9 @@ struct BackendSettings {
   // GEMM-based convolution (errors of 1e-4 relative, not 1e-6), which breaks the tolerances of
   // the CUDA-vs-CPU tests; the test binary sets this for every test (tests/test_util.cpp).
   bool exact_conv_algorithms = false;
+  // CPU float32 convolutions through im2col + GEMM even when the build has oneDNN: the
+  // comparison of the two paths (Conv.OnednnMatchesIm2col) and benchmarks use it.
+  bool cpu_conv_im2col = false;
   // Debugging aid used by the CUDA-vs-CPU tests: every new tensor from Tensor::empty is filled
   // with NaN, so an output element that a kernel forgets to write shows up as NaN.
   bool poison_new_tensors = false;

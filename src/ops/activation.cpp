@@ -5,6 +5,8 @@
 //                                           the saved output y for tanh/sigmoid)
 //
 // Tests: tests/test_activation.cpp (Gradcheck.relu ... CudaParity.sigmoid).
+#include <type_traits>
+
 #include "cpu_parallel.h"
 #include "op_util.h"
 
@@ -12,26 +14,46 @@ namespace nn {
 
 namespace {
 
+// The loops take the kind as a template argument: act_forward's switch then folds away and the
+// loop vectorises (a run-time kind inside the loop kept it scalar).
+template <ActKind K, class T>
+void act_fwd_loop(const T* x, T* y, int64_t n, T slope) {
+#pragma omp parallel for schedule(static) if (n >= kParallelElems)
+  for (int64_t i = 0; i < n; ++i) y[i] = act_forward<T>(K, x[i], slope);
+}
+
+template <ActKind K, class T>
+void act_bwd_loop(const T* xy, const T* dy, T* dx, int64_t n, T slope) {
+#pragma omp parallel for schedule(static) if (n >= kParallelElems)
+  for (int64_t i = 0; i < n; ++i) dx[i] += dy[i] * act_derivative<T>(K, xy[i], slope);
+}
+
+// Calls f(std::integral_constant<ActKind, kind>) for the run-time kind.
+template <class F>
+void dispatch_kind(ActKind kind, F&& f) {
+  switch (kind) {
+    case ActKind::Relu: return f(std::integral_constant<ActKind, ActKind::Relu>{});
+    case ActKind::LeakyRelu: return f(std::integral_constant<ActKind, ActKind::LeakyRelu>{});
+    case ActKind::Tanh: return f(std::integral_constant<ActKind, ActKind::Tanh>{});
+    default: return f(std::integral_constant<ActKind, ActKind::Sigmoid>{});
+  }
+}
+
 void activation_fwd_cpu(ActKind kind, const Tensor& x, const Tensor& y, double slope) {
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    const T* xp = x.data<T>();
-    T* yp = y.data<T>();
-    const int64_t n = x.numel();
-#pragma omp parallel for schedule(static) if (n >= kParallelElems)
-    for (int64_t i = 0; i < n; ++i) yp[i] = act_forward<T>(kind, xp[i], static_cast<T>(slope));
+    dispatch_kind(kind, [&](auto k) {
+      act_fwd_loop<decltype(k)::value, T>(x.data<T>(), y.data<T>(), x.numel(), static_cast<T>(slope));
+    });
   });
 }
 
 void activation_bwd_cpu(ActKind kind, const Tensor& xy, const Tensor& dy, const Tensor& dx, double slope) {
   dispatch_float(xy.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    const T* a = xy.data<T>();
-    const T* g = dy.data<T>();
-    T* d = dx.data<T>();
-    const int64_t n = xy.numel();
-#pragma omp parallel for schedule(static) if (n >= kParallelElems)
-    for (int64_t i = 0; i < n; ++i) d[i] += g[i] * act_derivative<T>(kind, a[i], static_cast<T>(slope));
+    dispatch_kind(kind, [&](auto k) {
+      act_bwd_loop<decltype(k)::value, T>(xy.data<T>(), dy.data<T>(), dx.data<T>(), xy.numel(), static_cast<T>(slope));
+    });
   });
 }
 

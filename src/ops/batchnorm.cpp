@@ -23,6 +23,9 @@
 #include <limits>
 
 #include "batchnorm_math.h"
+#include <algorithm>
+#include <vector>
+
 #include "cpu_parallel.h"
 #include "op_util.h"
 
@@ -51,43 +54,59 @@ T* mutable_data_or_null(const Tensor& t) {
 // float running sum loses about log2(M) bits, and this loop is the reference that the CUDA
 // kernels (float tree reductions, far more accurate than a float running sum) are checked
 // against, so it must be the more accurate of the two.
+//
+// The loops run over blocks of channels: for each sample n, the block's channels side by side.
+// Every channel's sums are still taken in the order n, then hw, ascending (so the results are
+// those of one loop per channel, and independent of the thread count: a block belongs to one
+// thread), but an (N, C) input (BatchNorm1d, HW = 1) is then read row by row instead of one
+// column at a time, C floats apart: the keras generator's 16384-channel batchnorm was a cache
+// miss per element that way.
+constexpr int64_t kBnBlockElems = 64;
+
+// Channels per block: about kBnBlockElems contiguous elements per sample.
+int64_t bn_block(const BnDims& d) { return std::max<int64_t>(1, kBnBlockElems / std::max(d.HW, 1)); }
+
 template <class T>
 void batchnorm_fwd_train_cpu(const T* x, const T* gamma, const T* beta, T* y, T* save_mean, T* save_invstd,
                              T* running_mean, T* running_var, BnDims d, double momentum, double eps) {
-  const int64_t M = d.M();
-  // One channel per thread: each channel's sums are taken in the same order whatever the
-  // thread count, so the results do not depend on it.
+  const int64_t M = d.M(), B = bn_block(d);
 #pragma omp parallel for schedule(static) if (d.C * M >= kParallelElems)
-  for (int64_t c = 0; c < d.C; ++c) {
-    double sum = 0;
+  for (int64_t c0 = 0; c0 < d.C; c0 += B) {
+    const int64_t c1 = std::min<int64_t>(d.C, c0 + B);
+    std::vector<double> sum(static_cast<size_t>(c1 - c0), 0.0), sqdev(sum.size(), 0.0), mean(sum.size());
     for (int64_t n = 0; n < d.N; ++n)
-      for (int64_t hw = 0; hw < d.HW; ++hw) sum += x[d.at(n, c, hw)];
-    const double mean = sum / static_cast<double>(M);
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t hw = 0; hw < d.HW; ++hw) sum[c - c0] += x[d.at(n, c, hw)];
+    for (int64_t c = c0; c < c1; ++c) mean[c - c0] = sum[c - c0] / static_cast<double>(M);
     // Second pass over the deviations (not E[x^2] - mean^2, which cancels when |mean| >> std).
-    double sqdev = 0;
     for (int64_t n = 0; n < d.N; ++n)
-      for (int64_t hw = 0; hw < d.HW; ++hw) {
-        const double dev = x[d.at(n, c, hw)] - mean;
-        sqdev += dev * dev;
-      }
-    const double var = sqdev / static_cast<double>(M);
-    const double invstd = bn_invstd(var, eps);
-    save_mean[c] = static_cast<T>(mean);
-    save_invstd[c] = static_cast<T>(invstd);
-    if (running_mean != nullptr)
-      running_mean[c] = static_cast<T>(bn_running_update(static_cast<double>(running_mean[c]), mean, momentum));
-    if (running_var != nullptr)
-      running_var[c] = static_cast<T>(bn_running_update(static_cast<double>(running_var[c]),
-                                                        bn_unbiased_var(var, static_cast<double>(M)), momentum));
-
-    const T m = static_cast<T>(mean), is = static_cast<T>(invstd);
-    const T g = gamma != nullptr ? gamma[c] : T(1);
-    const T b = beta != nullptr ? beta[c] : T(0);
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t hw = 0; hw < d.HW; ++hw) {
+          const double dev = x[d.at(n, c, hw)] - mean[c - c0];
+          sqdev[c - c0] += dev * dev;
+        }
+    std::vector<T> m(sum.size()), is(sum.size()), g(sum.size()), b(sum.size());
+    for (int64_t c = c0; c < c1; ++c) {
+      const double var = sqdev[c - c0] / static_cast<double>(M);
+      const double invstd = bn_invstd(var, eps);
+      save_mean[c] = static_cast<T>(mean[c - c0]);
+      save_invstd[c] = static_cast<T>(invstd);
+      if (running_mean != nullptr)
+        running_mean[c] = static_cast<T>(bn_running_update(static_cast<double>(running_mean[c]), mean[c - c0], momentum));
+      if (running_var != nullptr)
+        running_var[c] = static_cast<T>(bn_running_update(static_cast<double>(running_var[c]),
+                                                          bn_unbiased_var(var, static_cast<double>(M)), momentum));
+      m[c - c0] = static_cast<T>(mean[c - c0]);
+      is[c - c0] = static_cast<T>(invstd);
+      g[c - c0] = gamma != nullptr ? gamma[c] : T(1);
+      b[c - c0] = beta != nullptr ? beta[c] : T(0);
+    }
     for (int64_t n = 0; n < d.N; ++n)
-      for (int64_t hw = 0; hw < d.HW; ++hw) {
-        const int64_t j = d.at(n, c, hw);
-        y[j] = bn_normalize(x[j], m, is, g, b);
-      }
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t hw = 0; hw < d.HW; ++hw) {
+          const int64_t j = d.at(n, c, hw);
+          y[j] = bn_normalize(x[j], m[c - c0], is[c - c0], g[c - c0], b[c - c0]);
+        }
   }
 }
 
@@ -96,49 +115,56 @@ void batchnorm_fwd_train_cpu(const T* x, const T* gamma, const T* beta, T* y, T*
 template <class T>
 void batchnorm_fwd_eval_cpu(const T* x, const T* gamma, const T* beta, const T* running_mean, const T* running_var,
                             T* y, T* save_mean, T* save_invstd, BnDims d, double eps) {
-#pragma omp parallel for schedule(static) if (d.C * d.M() >= kParallelElems)
   for (int64_t c = 0; c < d.C; ++c) {
-    const T mean = running_mean[c];
-    const T invstd = bn_invstd(running_var[c], static_cast<T>(eps));
-    save_mean[c] = mean;
-    save_invstd[c] = invstd;
-    const T g = gamma != nullptr ? gamma[c] : T(1);
-    const T b = beta != nullptr ? beta[c] : T(0);
-    for (int64_t n = 0; n < d.N; ++n)
+    save_mean[c] = running_mean[c];
+    save_invstd[c] = bn_invstd(running_var[c], static_cast<T>(eps));
+  }
+#pragma omp parallel for schedule(static) if (d.C * d.M() >= kParallelElems)
+  for (int64_t n = 0; n < d.N; ++n)
+    for (int64_t c = 0; c < d.C; ++c) {
+      const T g = gamma != nullptr ? gamma[c] : T(1);
+      const T b = beta != nullptr ? beta[c] : T(0);
       for (int64_t hw = 0; hw < d.HW; ++hw) {
         const int64_t j = d.at(n, c, hw);
-        y[j] = bn_normalize(x[j], mean, invstd, g, b);
+        y[j] = bn_normalize(x[j], save_mean[c], save_invstd[c], g, b);
       }
-  }
+    }
 }
 
 // dx, dgamma, dbeta may each be null; the others accumulate. Channel sums in double (as above).
 template <class T>
 void batchnorm_bwd_cpu(const T* x, const T* dy, const T* gamma, const T* save_mean, const T* save_invstd, T* dx,
                        T* dgamma, T* dbeta, BnDims d, bool training) {
-  const int64_t M = d.M();
+  const int64_t M = d.M(), B = bn_block(d);
 #pragma omp parallel for schedule(static) if (d.C * M >= kParallelElems)
-  for (int64_t c = 0; c < d.C; ++c) {
-    const T mean = save_mean[c], invstd = save_invstd[c];
-    double sum_dy = 0, sum_dy_xhat = 0;
+  for (int64_t c0 = 0; c0 < d.C; c0 += B) {
+    const int64_t c1 = std::min<int64_t>(d.C, c0 + B);
+    std::vector<double> sum_dy(static_cast<size_t>(c1 - c0), 0.0), sum_dy_xhat(sum_dy.size(), 0.0);
     for (int64_t n = 0; n < d.N; ++n)
-      for (int64_t hw = 0; hw < d.HW; ++hw) {
-        const int64_t j = d.at(n, c, hw);
-        sum_dy += dy[j];
-        sum_dy_xhat += static_cast<double>(dy[j]) * static_cast<double>(bn_xhat(x[j], mean, invstd));
+      for (int64_t c = c0; c < c1; ++c) {
+        const T mean = save_mean[c], invstd = save_invstd[c];
+        for (int64_t hw = 0; hw < d.HW; ++hw) {
+          const int64_t j = d.at(n, c, hw);
+          sum_dy[c - c0] += dy[j];
+          sum_dy_xhat[c - c0] += static_cast<double>(dy[j]) * static_cast<double>(bn_xhat(x[j], mean, invstd));
+        }
       }
-    if (dgamma != nullptr) dgamma[c] += static_cast<T>(sum_dy_xhat);
-    if (dbeta != nullptr) dbeta[c] += static_cast<T>(sum_dy);
+    for (int64_t c = c0; c < c1; ++c) {
+      if (dgamma != nullptr) dgamma[c] += static_cast<T>(sum_dy_xhat[c - c0]);
+      if (dbeta != nullptr) dbeta[c] += static_cast<T>(sum_dy[c - c0]);
+    }
     if (dx == nullptr) continue;
-
-    const T gamma_invstd = (gamma != nullptr ? gamma[c] : T(1)) * invstd;
-    const T mean_dy = static_cast<T>(sum_dy / static_cast<double>(M));
-    const T mean_dy_xhat = static_cast<T>(sum_dy_xhat / static_cast<double>(M));
     for (int64_t n = 0; n < d.N; ++n)
-      for (int64_t hw = 0; hw < d.HW; ++hw) {
-        const int64_t j = d.at(n, c, hw);
-        dx[j] += training ? bn_dx_train(dy[j], bn_xhat(x[j], mean, invstd), gamma_invstd, mean_dy, mean_dy_xhat)
-                          : bn_dx_eval(dy[j], gamma_invstd);
+      for (int64_t c = c0; c < c1; ++c) {
+        const T mean = save_mean[c], invstd = save_invstd[c];
+        const T gamma_invstd = (gamma != nullptr ? gamma[c] : T(1)) * invstd;
+        const T mean_dy = static_cast<T>(sum_dy[c - c0] / static_cast<double>(M));
+        const T mean_dy_xhat = static_cast<T>(sum_dy_xhat[c - c0] / static_cast<double>(M));
+        for (int64_t hw = 0; hw < d.HW; ++hw) {
+          const int64_t j = d.at(n, c, hw);
+          dx[j] += training ? bn_dx_train(dy[j], bn_xhat(x[j], mean, invstd), gamma_invstd, mean_dy, mean_dy_xhat)
+                            : bn_dx_eval(dy[j], gamma_invstd);
+        }
       }
   }
 }

@@ -47,6 +47,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "cpu/onednn_conv.h"
+#include "nn/backend.h"
 #include "cpu_gemm.h"
 #include "op_util.h"
 
@@ -281,11 +283,25 @@ cuda::ConvShape to_cudnn(const ConvGeometry& g) {
 }
 #endif
 
+cpu::OnednnConvShape to_onednn(const ConvGeometry& g) {
+  return {g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.P, g.Q, g.stride_h, g.stride_w, g.pad_h, g.pad_w};
+}
+
+// float32 CPU convolutions go through oneDNN when the build has it (src/cpu/onednn_conv.h), unless
+// backend_settings().cpu_conv_im2col says otherwise; float64 and geometries oneDNN refuses use im2col + GEMM.
+bool use_onednn(const ConvGeometry& g, const Tensor& t) {
+  return t.dtype() == DType::F32 && !backend_settings().cpu_conv_im2col && cpu::onednn_conv_available(to_onednn(g));
+}
+
 // y (=|+=) forward(x, w). accumulate == false overwrites y (cuDNN beta = 0 never reads it).
 void conv_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& y, bool accumulate) {
   if (y.is_cuda()) {
     NN_CUDA_ONLY(
         cuda::conv_forward(to_cudnn(g), x.data<float>(), w.data<float>(), y.data<float>(), accumulate ? 1.0f : 0.0f));
+    return;
+  }
+  if (use_onednn(g, y)) {
+    cpu::onednn_conv_forward(to_onednn(g), x.data<float>(), w.data<float>(), y.data<float>(), accumulate);
     return;
   }
   if (!accumulate) Tensor(y).fill_(0.0);  // a handle copy: fill_ is not const, the data is shared
@@ -302,6 +318,10 @@ void conv_backward_data(const ConvGeometry& g, const Tensor& w, const Tensor& dy
                                           accumulate ? 1.0f : 0.0f));
     return;
   }
+  if (use_onednn(g, dx)) {
+    cpu::onednn_conv_backward_data(to_onednn(g), w.data<float>(), dy.data<float>(), dx.data<float>(), accumulate);
+    return;
+  }
   if (!accumulate) Tensor(dx).fill_(0.0);
   dispatch_float(dx.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -313,6 +333,10 @@ void conv_backward_data(const ConvGeometry& g, const Tensor& w, const Tensor& dy
 void conv_backward_filter(const ConvGeometry& g, const Tensor& x, const Tensor& dy, const Tensor& dw) {
   if (dw.is_cuda()) {
     NN_CUDA_ONLY(cuda::conv_backward_filter(to_cudnn(g), x.data<float>(), dy.data<float>(), dw.data<float>(), 1.0f));
+    return;
+  }
+  if (use_onednn(g, dw)) {
+    cpu::onednn_conv_backward_weights(to_onednn(g), x.data<float>(), dy.data<float>(), dw.data<float>(), true);
     return;
   }
   dispatch_float(dw.dtype(), [&](auto zero) {

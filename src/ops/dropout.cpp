@@ -26,6 +26,43 @@ namespace nn {
 namespace {
 
 // v is x (forward, out = y, accumulate = false) or dy (backward, out = dx, accumulate = true).
+// Philox-4x32-10 blocks counter .. counter + kLanes - 1 (counter_hi 0, one key) at once: each
+// lane does exactly philox4x32_10's operations, written over arrays so that the lanes vectorise
+// (32x32 -> 64-bit multiplies, xors, adds). words[j][l] is word j of block counter + l.
+constexpr int64_t kLanes = 16;
+
+NN_CPU_CLONES void philox_lanes(uint64_t counter, uint64_t key, uint32_t (&words)[4][kLanes]) {
+  uint32_t c0[kLanes], c1[kLanes], c2[kLanes], c3[kLanes];
+  for (int64_t l = 0; l < kLanes; ++l) {
+    const uint64_t ctr = counter + static_cast<uint64_t>(l);
+    c0[l] = static_cast<uint32_t>(ctr);
+    c1[l] = static_cast<uint32_t>(ctr >> 32);
+    c2[l] = 0;
+    c3[l] = 0;
+  }
+  uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
+  for (int round = 0; round < 10; ++round) {
+    for (int64_t l = 0; l < kLanes; ++l) {
+      const uint64_t p0 = static_cast<uint64_t>(0xD2511F53u) * c0[l];
+      const uint64_t p1 = static_cast<uint64_t>(0xCD9E8D57u) * c2[l];
+      const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1[l] ^ k0;
+      const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c3[l] ^ k1;
+      c1[l] = static_cast<uint32_t>(p1);
+      c3[l] = static_cast<uint32_t>(p0);
+      c0[l] = n0;
+      c2[l] = n2;
+    }
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  for (int64_t l = 0; l < kLanes; ++l) {
+    words[0][l] = c0[l];
+    words[1][l] = c1[l];
+    words[2][l] = c2[l];
+    words[3][l] = c3[l];
+  }
+}
+
 void dropout_cpu(const Tensor& v, const Tensor& out, bool accumulate, uint64_t seed, uint64_t c0, uint32_t threshold,
                  double scale) {
   dispatch_float(v.dtype(), [&](auto zero) {
@@ -33,15 +70,19 @@ void dropout_cpu(const Tensor& v, const Tensor& out, bool accumulate, uint64_t s
     const T* in = v.data<T>();
     T* o = out.data<T>();
     const T s = static_cast<T>(scale);
-    // Element i's mask bit is word i % 4 of Philox block c0 + i / 4 (dropout_keep, rng_bits): the
-    // loop walks whole blocks so each block is computed once, not four times, and the blocks are
-    // independent, so threads split them without changing a bit.
-    const int64_t n = v.numel(), blocks = (n + 3) / 4;
+    // Element i's mask bit is word i % 4 of Philox block c0 + i / 4 (dropout_keep, rng_bits). The
+    // loop walks groups of kLanes whole blocks (4 kLanes elements), each block computed once (not
+    // once per element) and the lanes together; groups are independent, so threads split them
+    // without changing a bit. Dropout.MaskMatchesRngBits checks the masks against rng_bits.
+    const int64_t n = v.numel(), group = 4 * kLanes, groups = (n + group - 1) / group;
 #pragma omp parallel for schedule(static) if (n >= kParallelElems)
-    for (int64_t b = 0; b < blocks; ++b) {
-      const Philox4 bits = philox4x32_10(c0 + static_cast<uint64_t>(b), 0, seed);
-      for (int64_t i = 4 * b; i < std::min(n, 4 * b + 4); ++i) {
-        const T r = dropout_apply(in[i], bits.w[i % 4] >= threshold, s);
+    for (int64_t gi = 0; gi < groups; ++gi) {
+      uint32_t words[4][kLanes];
+      philox_lanes(c0 + static_cast<uint64_t>(gi * kLanes), seed, words);
+      const int64_t first = gi * group, last = std::min(n, first + group);
+      for (int64_t i = first; i < last; ++i) {
+        const int64_t k = i - first;
+        const T r = dropout_apply(in[i], words[k % 4][k / 4] >= threshold, s);
         o[i] = accumulate ? o[i] + r : r;
       }
     }

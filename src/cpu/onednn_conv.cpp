@@ -1,0 +1,237 @@
+// onednn_conv.cpp — float32 CPU convolutions through oneDNN 2.x (see onednn_conv.h).
+//
+// Per geometry (the cache below), once:
+//   * the primitive descriptors of the three directions, created with every memory format left
+//     to oneDNN (format_tag::any), so it picks its fastest blocked layouts (nChw16c, ...);
+//     backward ones take the forward one as their hint, as oneDNN requires;
+//   * the engine's own layouts: x, y as nchw and w as oihw, which are exactly the engine's
+//     row-major (N,C,H,W) and PyTorch's (K,C,R,S) Conv2d weight;
+//   * for each operand whose chosen layout differs from the engine's, a buffer in that layout and
+//     a reorder primitive into it; for each output, a reorder back out, with a `sum` post-op when
+//     the call accumulates (the reorder then computes out = out + result, so no extra pass).
+// oneDNN's right padding is what makes its output size equal ours: P = (H + pl + pr - R) / s + 1
+// with no remainder, i.e. pr = (P - 1) s + R - H - pl, which can be below pl (PyTorch's floor
+// drops the last rows); a negative pr is refused and the caller uses im2col instead.
+// The stream is oneDNN's in-order CPU stream; every call waits for its primitives (they run on
+// the engine's OpenMP threads, as the OpenMP build of OpenBLAS does).
+#include "cpu/onednn_conv.h"
+
+#if defined(NN_WITH_ONEDNN)
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <array>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#endif
+
+#include "nn/check.h"
+
+namespace nn::cpu {
+
+#if !defined(NN_WITH_ONEDNN)
+
+bool onednn_conv_available(const OnednnConvShape&) { return false; }
+void onednn_conv_forward(const OnednnConvShape&, const float*, const float*, float*, bool) {
+  throw_error("internal: this build has no oneDNN");
+}
+void onednn_conv_backward_data(const OnednnConvShape&, const float*, const float*, float*, bool) {
+  throw_error("internal: this build has no oneDNN");
+}
+void onednn_conv_backward_weights(const OnednnConvShape&, const float*, const float*, float*, bool) {
+  throw_error("internal: this build has no oneDNN");
+}
+
+#else
+
+namespace {
+
+using dnnl::memory;
+using tag = dnnl::memory::format_tag;
+constexpr auto f32 = dnnl::memory::data_type::f32;
+
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+dnnl::stream& stream() {
+  static dnnl::stream s(engine());
+  return s;
+}
+
+int64_t right_pad(int64_t out, int64_t in, int64_t k, int64_t stride, int64_t left) {
+  return (out - 1) * stride + k - in - left;
+}
+
+// An operand of one primitive: the engine's layout, the primitive's, and (when they differ) a
+// buffer in the primitive's layout with the reorders to and from it.
+struct Operand {
+  memory::desc user, inner;
+  std::optional<memory> buffer;       // in `inner`, when inner != user
+  std::optional<dnnl::reorder> in;    // user -> buffer
+  std::optional<dnnl::reorder> out;   // buffer -> user, overwriting
+  std::optional<dnnl::reorder> out_sum;  // buffer -> user, adding (sum post-op)
+
+  Operand(const memory::desc& user_desc, const memory::desc& inner_desc) : user(user_desc), inner(inner_desc) {
+    if (inner != user) buffer.emplace(inner, engine());
+  }
+
+  // The primitive's view of the caller's input: the caller's memory itself, or a reordered copy.
+  memory input(const float* data) {
+    memory m(user, engine(), const_cast<float*>(data));
+    if (!buffer) return m;
+    if (!in) in.emplace(m, *buffer);
+    in->execute(stream(), m, *buffer);
+    return *buffer;
+  }
+
+  // Where the primitive writes an output: the caller's memory when the layouts agree and the call
+  // overwrites; else a buffer, which finish() then reorders out (adding, when accumulating).
+  memory output(float* data, bool accumulate) {
+    if (inner == user && !accumulate) return memory(user, engine(), data);
+    if (!buffer) buffer.emplace(inner, engine());  // same layout, but += needs the result apart
+    return *buffer;
+  }
+
+  void finish(float* data, bool accumulate) {
+    if (inner == user && !accumulate) return;  // output() gave the caller's memory itself
+    memory m(user, engine(), data);
+    if (accumulate) {
+      if (!out_sum) {
+        dnnl::post_ops po;
+        po.append_sum(1.0f);
+        dnnl::primitive_attr attr;
+        attr.set_post_ops(po);
+        out_sum.emplace(dnnl::reorder::primitive_desc(*buffer, m, attr));
+      }
+      out_sum->execute(stream(), *buffer, m);
+    } else {
+      if (!out) out.emplace(*buffer, m);
+      out->execute(stream(), *buffer, m);
+    }
+  }
+};
+
+struct Plan {
+  memory::dims x_dims, w_dims, y_dims, strides, pad_l, pad_r;
+  dnnl::convolution_forward::primitive_desc fwd_pd;
+  std::optional<dnnl::convolution_forward> fwd;
+  std::optional<Operand> fwd_x, fwd_w, fwd_y;
+  std::optional<dnnl::convolution_backward_data::primitive_desc> bd_pd;
+  std::optional<dnnl::convolution_backward_data> bd;
+  std::optional<Operand> bd_w, bd_dy, bd_dx;
+  std::optional<dnnl::convolution_backward_weights::primitive_desc> bw_pd;
+  std::optional<dnnl::convolution_backward_weights> bw;
+  std::optional<Operand> bw_x, bw_dy, bw_dw;
+
+  explicit Plan(const OnednnConvShape& s)
+      : x_dims{s.N, s.C, s.H, s.W},
+        w_dims{s.K, s.C, s.R, s.S},
+        y_dims{s.N, s.K, s.P, s.Q},
+        strides{s.stride_h, s.stride_w},
+        pad_l{s.pad_h, s.pad_w},
+        pad_r{right_pad(s.P, s.H, s.R, s.stride_h, s.pad_h), right_pad(s.Q, s.W, s.S, s.stride_w, s.pad_w)},
+        fwd_pd(dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training,
+                                               dnnl::algorithm::convolution_direct, any(x_dims), any(w_dims),
+                                               any(y_dims), strides, pad_l, pad_r),
+               engine()) {}
+
+  static memory::desc any(const memory::dims& d) { return memory::desc(d, f32, tag::any); }
+  memory::desc plain_x() const { return memory::desc(x_dims, f32, tag::nchw); }
+  memory::desc plain_w() const { return memory::desc(w_dims, f32, tag::oihw); }
+  memory::desc plain_y() const { return memory::desc(y_dims, f32, tag::nchw); }
+};
+
+using Key = std::array<int64_t, 13>;
+std::mutex cache_mutex;
+
+Plan& plan_for(const OnednnConvShape& s) {
+  static std::map<Key, std::unique_ptr<Plan>> cache;
+  const Key key{s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.P, s.Q, s.stride_h, s.stride_w, s.pad_h, s.pad_w};
+  std::unique_ptr<Plan>& slot = cache[key];
+  if (!slot) slot = std::make_unique<Plan>(s);
+  return *slot;
+}
+
+// oneDNN reports errors as dnnl::error; the engine's callers expect nn::Error with the geometry.
+template <class F>
+void guarded(const char* what, const OnednnConvShape& s, F&& f) {
+  try {
+    f();
+  } catch (const dnnl::error& e) {
+    throw_error(str_cat("oneDNN ", what, " of x (", s.N, ",", s.C, ",", s.H, ",", s.W, ") w (", s.K, ",", s.C, ",",
+                        s.R, ",", s.S, ") failed: ", e.what()));
+  }
+}
+
+}  // namespace
+
+bool onednn_conv_available(const OnednnConvShape& s) {
+  return right_pad(s.P, s.H, s.R, s.stride_h, s.pad_h) >= 0 && right_pad(s.Q, s.W, s.S, s.stride_w, s.pad_w) >= 0;
+}
+
+void onednn_conv_forward(const OnednnConvShape& s, const float* x, const float* w, float* y, bool accumulate) {
+  std::lock_guard<std::mutex> lock(cache_mutex);
+  guarded("forward", s, [&] {
+    Plan& p = plan_for(s);
+    if (!p.fwd) {
+      p.fwd.emplace(p.fwd_pd);
+      p.fwd_x.emplace(p.plain_x(), p.fwd_pd.src_desc());
+      p.fwd_w.emplace(p.plain_w(), p.fwd_pd.weights_desc());
+      p.fwd_y.emplace(p.plain_y(), p.fwd_pd.dst_desc());
+    }
+    memory xm = p.fwd_x->input(x), wm = p.fwd_w->input(w), ym = p.fwd_y->output(y, accumulate);
+    p.fwd->execute(stream(), {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}});
+    p.fwd_y->finish(y, accumulate);
+    stream().wait();
+  });
+}
+
+void onednn_conv_backward_data(const OnednnConvShape& s, const float* w, const float* dy, float* dx, bool accumulate) {
+  std::lock_guard<std::mutex> lock(cache_mutex);
+  guarded("backward-data", s, [&] {
+    Plan& p = plan_for(s);
+    if (!p.bd) {
+      p.bd_pd.emplace(dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, Plan::any(p.x_dims),
+                                                            Plan::any(p.w_dims), Plan::any(p.y_dims), p.strides,
+                                                            p.pad_l, p.pad_r),
+                      engine(), p.fwd_pd);
+      p.bd.emplace(*p.bd_pd);
+      p.bd_w.emplace(p.plain_w(), p.bd_pd->weights_desc());
+      p.bd_dy.emplace(p.plain_y(), p.bd_pd->diff_dst_desc());
+      p.bd_dx.emplace(p.plain_x(), p.bd_pd->diff_src_desc());
+    }
+    memory wm = p.bd_w->input(w), dym = p.bd_dy->input(dy), dxm = p.bd_dx->output(dx, accumulate);
+    p.bd->execute(stream(), {{DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_DIFF_SRC, dxm}});
+    p.bd_dx->finish(dx, accumulate);
+    stream().wait();
+  });
+}
+
+void onednn_conv_backward_weights(const OnednnConvShape& s, const float* x, const float* dy, float* dw,
+                                  bool accumulate) {
+  std::lock_guard<std::mutex> lock(cache_mutex);
+  guarded("backward-weights", s, [&] {
+    Plan& p = plan_for(s);
+    if (!p.bw) {
+      p.bw_pd.emplace(dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct,
+                                                               Plan::any(p.x_dims), Plan::any(p.w_dims),
+                                                               Plan::any(p.y_dims), p.strides, p.pad_l, p.pad_r),
+                      engine(), p.fwd_pd);
+      p.bw.emplace(*p.bw_pd);
+      p.bw_x.emplace(p.plain_x(), p.bw_pd->src_desc());
+      p.bw_dy.emplace(p.plain_y(), p.bw_pd->diff_dst_desc());
+      p.bw_dw.emplace(p.plain_w(), p.bw_pd->diff_weights_desc());
+    }
+    memory xm = p.bw_x->input(x), dym = p.bw_dy->input(dy), dwm = p.bw_dw->output(dw, accumulate);
+    p.bw->execute(stream(), {{DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_DIFF_WEIGHTS, dwm}});
+    p.bw_dw->finish(dw, accumulate);
+    stream().wait();
+  });
+}
+
+#endif
+
+}  // namespace nn::cpu
