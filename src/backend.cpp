@@ -10,6 +10,9 @@
 #if defined(NN_WITH_OPENBLAS)
 #include <cblas.h>
 #endif
+#if defined(NN_WITH_ONEDNN)
+#include <oneapi/dnnl/dnnl.h>
+#endif
 
 #include "nn/tensor.h"
 
@@ -38,6 +41,25 @@ int cpu_threads() {
 #else
   return 1;
 #endif
+}
+
+std::string cpu_description() {
+  std::string s = str_cat("cpu (", cpu_threads(), cpu_threads() == 1 ? " thread" : " threads", "; matrix products: ");
+#if defined(NN_WITH_OPENBLAS)
+  // openblas_get_config(): e.g. "OpenBLAS 0.3.21 NO_AFFINITY USE_OPENMP Cooperlake MAX_THREADS=64".
+  const std::string config = openblas_get_config();
+  s += config.substr(0, config.find(' ', config.find(' ') + 1)) + " (OpenMP build)";
+#else
+  s += "the reference loops (no OpenBLAS in this build)";
+#endif
+  s += "; convolutions: ";
+#if defined(NN_WITH_ONEDNN)
+  const dnnl_version_t* v = dnnl_version();
+  s += str_cat("oneDNN ", v->major, ".", v->minor, ".", v->patch, ")");
+#else
+  s += "im2col + GEMM)";
+#endif
+  return s;
 }
 
 BackendSettings& backend_settings() {

@@ -230,6 +230,50 @@ TEST(Conv, MatchesNaiveLoops) {
   }
 }
 
+// The float32 CPU path runs on oneDNN when the build has it (src/cpu/onednn_conv.cpp): its
+// forward, input gradient and weight gradient, for both ops, against the float64 im2col path
+// (the reference), across strides, paddings, a rectangular kernel and output padding; and
+// called twice, so a cached plan (and the += of the second backward) is exercised too.
+TEST(Conv, Float32PathMatchesFloat64Reference) {
+  struct Case {
+    bool transposed;
+    Shape x, w;
+    Conv2dArgs a;
+  };
+  const std::vector<Case> cases{
+      {false, {3, 3, 9, 10}, {4, 3, 3, 4}, args_of(1, 1, 0, 0)},   {false, {3, 3, 9, 10}, {4, 3, 3, 4}, args_of(2, 2, 1, 1)},
+      {false, {2, 5, 8, 8}, {6, 5, 4, 4}, args_of(2, 2, 1, 1)},    {false, {2, 4, 4, 4}, {1, 4, 4, 4}, args_of(1, 1, 0, 0)},
+      {false, {2, 3, 9, 10}, {4, 3, 3, 4}, args_of(2, 3, 2, 0)},   {false, {2, 6, 7, 7}, {3, 6, 1, 7}, args_of(1, 1, 0, 3)},
+      {true, {2, 3, 5, 4}, {3, 2, 4, 3}, args_of(2, 2, 1, 1, 1, 1)}, {true, {2, 6, 1, 1}, {6, 4, 4, 4}, args_of(1, 1, 0, 0)},
+      {true, {2, 4, 4, 4}, {4, 3, 4, 4}, args_of(2, 2, 1, 1)},     {true, {2, 4, 8, 8}, {4, 2, 5, 5}, args_of(2, 2, 2, 2, 1, 1)},
+  };
+  std::string where;
+  for (const Case& c : cases) {
+    auto run = [&](DType dt, std::vector<double>* y, std::vector<double>* gx, std::vector<double>* gw) {
+      Tensor x = rand_tensor(c.x, 601).to(dt).requires_grad_();
+      Tensor w = rand_tensor(c.w, 602).to(dt).requires_grad_();
+      Tensor out = c.transposed ? conv_transpose2d(x, w, Tensor(), c.a) : conv2d(x, w, Tensor(), c.a);
+      Tensor g = rand_tensor(out.shape(), 603).to(dt);
+      for (int rep = 0; rep < 2; ++rep) {  // twice: the gradients accumulate to 2x
+        Tensor o = c.transposed ? conv_transpose2d(x, w, Tensor(), c.a) : conv2d(x, w, Tensor(), c.a);
+        sum(mul(o, g)).backward();
+      }
+      *y = out.to_vector();
+      *gx = x.grad().to_vector();
+      *gw = w.grad().to_vector();
+    };
+    std::vector<double> y32, gx32, gw32, y64, gx64, gw64;
+    run(DType::F32, &y32, &gx32, &gw32);
+    run(DType::F64, &y64, &gx64, &gw64);
+    const std::string name = str_cat(c.transposed ? "conv_transpose2d" : "conv2d", " x ", shape_str(c.x), " w ",
+                                     shape_str(c.w), " stride (", c.a.stride_h, ",", c.a.stride_w, ") pad (", c.a.pad_h,
+                                     ",", c.a.pad_w, ")");
+    EXPECT_TRUE(all_close(y32, y64, 1e-5, 1e-5, &where)) << name << " forward: " << where;
+    EXPECT_TRUE(all_close(gx32, gx64, 1e-4, 1e-5, &where)) << name << " input gradient: " << where;
+    EXPECT_TRUE(all_close(gw32, gw64, 1e-4, 1e-5, &where)) << name << " weight gradient: " << where;
+  }
+}
+
 // ---------------------------------------------------------------- rectangular kernels (Inception-v3)
 
 // Inception factorises 7x7 and 3x3 convolutions into 1x7 / 7x1 (padding (0,3) / (3,0)) and

@@ -1,9 +1,11 @@
 // Tests for src/ops/linear.cpp (matmul, linear): gradchecks (float64, CPU), CUDA-vs-CPU parity,
 // values worked out by hand, linear == matmul with the transposed weight, the accumulate rule,
 // and the shape errors.
+#include <array>
 #include <string>
 #include <vector>
 
+#include "ops/cpu_gemm.h"
 #include "test_util.h"
 
 namespace nn::test {
@@ -136,3 +138,41 @@ TEST(Linear, ShapeErrors) {
 
 }  // namespace
 }  // namespace nn::test
+
+namespace nn::test {
+namespace {
+
+// The CPU products (OpenBLAS when the build has it) against the plain reference loops, for the
+// three layouts, sizes that are no multiple of any blocking, in float64 and float32.
+template <class T>
+void gemms_match_reference(double tol) {
+  for (const auto& [M, N, K] : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {7, 5, 3}, {33, 65, 17}, {128, 3, 200}}) {
+    const std::vector<double> a = rand_tensor({M * K}, 11).to_vector(), b = rand_tensor({K * N}, 12).to_vector(),
+                              c0 = rand_tensor({M * N}, 13).to_vector();
+    const std::vector<T> A(a.begin(), a.end()), B(b.begin(), b.end()), C0(c0.begin(), c0.end());
+    for (int layout = 0; layout < 3; ++layout) {
+      std::vector<T> fast = C0, ref = C0;  // both accumulate into the same C
+      if (layout == 0) {
+        gemm_nn_cpu(M, N, K, A.data(), B.data(), fast.data());
+        gemm_nn_reference(M, N, K, A.data(), B.data(), ref.data());
+      } else if (layout == 1) {  // B stored (N,K)
+        gemm_nt_cpu(M, N, K, A.data(), B.data(), fast.data());
+        gemm_nt_reference(M, N, K, A.data(), B.data(), ref.data());
+      } else {  // A stored (K,M)
+        gemm_tn_cpu(M, N, K, A.data(), B.data(), fast.data());
+        gemm_tn_reference(M, N, K, A.data(), B.data(), ref.data());
+      }
+      for (size_t i = 0; i < ref.size(); ++i)
+        ASSERT_NEAR(fast[i], ref[i], tol * K) << "layout " << layout << " (" << M << "," << N << "," << K << ") element " << i;
+    }
+  }
+}
+
+TEST(CpuGemm, MatchesTheReferenceLoops) {
+  gemms_match_reference<double>(1e-14);
+  gemms_match_reference<float>(1e-6);
+}
+
+}  // namespace
+}  // namespace nn::test
+

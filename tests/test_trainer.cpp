@@ -433,5 +433,20 @@ TEST(GanTrain, TrainsOnASliceAndSaysItIsOne) {
   EXPECT_TRUE(fs::exists(out / "checkpoint_latest.safetensors"));
 }
 
+// --threads sets the CPU thread count (the start block says it and the libraries), and a CPU
+// run says after its first steps how long an epoch will take; a bad count is a usage error.
+TEST(GanTrain, ThreadsOptionAndEpochTimeOnTheCpu) {
+  NN_SKIP_WITHOUT_CIFAR();
+  TempDir out("threads_out");
+  RunResult r = run_gan_train(small_flags(out.path().string()) + " --threads 1 --max-steps 6 --log-every 2 --train-images 320");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("cpu (1 thread; matrix products: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("time per epoch: about "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("x 20 steps, from the first steps on 1 CPU thread)"), std::string::npos) << r.output;
+  RunResult bad = run_gan_train(small_flags(out.path().string()) + " --threads -3 --max-steps 1");
+  EXPECT_NE(bad.exit_code, 0) << bad.output;
+  EXPECT_NE(bad.output.find("--threads must be between 1 and 1024"), std::string::npos) << bad.output;
+}
+
 }  // namespace
 }  // namespace nn::test

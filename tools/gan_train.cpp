@@ -50,6 +50,7 @@ void add_options(CLI::App& app, Config& c) {
       ->capture_default_str();
   app.add_option("--log-every", c.log_every, "print a line / read metrics back every N steps")->capture_default_str();
   app.add_option("--resume", c.resume, "a checkpoint to continue from, or 'auto' for the latest in --out");
+  app.add_option("--threads", c.threads, "CPU threads (default: $OMP_NUM_THREADS, else one per core)");
   app.add_flag("--deterministic", c.deterministic, "deterministic cuDNN algorithms (bit-reproducible GPU runs)");
   app.add_option("--dtype", c.dtype, "float32, or float64 (CPU only: the reference precision)")->capture_default_str();
   app.add_option("--init-from", c.init_from,

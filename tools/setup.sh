@@ -59,6 +59,8 @@ have_lib() { compgen -G "/usr/lib/$1" >/dev/null || compgen -G "/usr/lib/*-linux
 # it the CPU path falls back to its reference loops, about 10x slower.
 have_header "$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/openblas-openmp/cblas.h" ||
   missing+=(libopenblas-openmp-dev)
+# oneDNN: the CPU path's float32 convolutions (the library PyTorch runs its own on; OpenMP too).
+have_header oneapi/dnnl/dnnl.hpp || missing+=(libdnnl-dev)
 speedups=()
 
 # CMakeLists.txt requires CMake 3.24; say so here rather than in a configure error.

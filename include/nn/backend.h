@@ -37,6 +37,9 @@ BackendSettings& backend_settings();
 // is OMP_NUM_THREADS, else one per core; set_cpu_threads(n) (gan_train --threads) overrides it.
 void set_cpu_threads(int n);
 int cpu_threads();
+// One line: the CPU thread count and the libraries the CPU path runs on, e.g.
+// "cpu (2 threads; matrix products: OpenBLAS 0.3.21 (OpenMP build); convolutions: oneDNN 2.6.3)".
+std::string cpu_description();
 
 // Waits for all queued GPU work (no-op in a CPU-only build).
 void cuda_synchronize();

@@ -44,6 +44,7 @@ void validate(const Config& c) {
   NN_CHECK(c.preset == "dcgan" || c.preset == "keras", "--preset must be dcgan or keras, got '", c.preset, "'");
   NN_CHECK(c.loss == "bce" || c.loss == "hinge", "--loss must be bce or hinge, got '", c.loss, "'");
   NN_CHECK(c.epochs > 0, "--epochs must be positive, got ", c.epochs);
+  NN_CHECK(c.threads >= 0 && c.threads <= 1024, "--threads must be between 1 and 1024 (0: the default), got ", c.threads);
   NN_CHECK(c.batch_size > 1, "--batch-size must be at least 2 (batchnorm needs 2 samples), got ", c.batch_size);
   NN_CHECK(c.noise_dim > 0, "--noise-dim must be positive, got ", c.noise_dim);
   NN_CHECK(c.lr > 0, "--lr must be positive, got ", c.lr);

@@ -29,6 +29,7 @@ struct Config {
   int64_t log_every = 50;    // plain log line / metrics read-back period in steps
   std::string resume;        // "", a checkpoint path, or "auto"
   bool deterministic = false;
+  int threads = 0;           // CPU threads (0: OMP_NUM_THREADS, else one per core); not a result of the run
   std::string dtype = "float32";  // "float32", or "float64" on the CPU (the reference for parity tests)
   std::string init_from;     // start from these weights (a state dict or checkpoint), not the DCGAN init
   // FID/IS during training (src/metrics/evaluate.h): every eval_every epochs (0: never) on

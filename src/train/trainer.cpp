@@ -112,6 +112,7 @@ void Trainer::init(const Tensor& images) {
   dtype_ = config_.dtype == "float64" ? DType::F64 : DType::F32;
   NN_CHECK(dtype_ == DType::F32 || device_ == Device::CPU, "--dtype float64 runs on the CPU only");
   backend_settings().deterministic = config_.deterministic;
+  if (config_.threads > 0) set_cpu_threads(config_.threads);
 
   if (images.defined()) {  // a trainer without data writes nothing unless asked (no run(), no samples)
     check_output_folder(config_.out_dir);
@@ -167,7 +168,7 @@ void Trainer::print_start_block() const {
             << "  generator:     " << gan_->generator.arena.parameter_count() << " parameters\n"
             << "  discriminator: " << gan_->discriminator.arena.parameter_count() << " parameters\n"
             << "  device:        "
-            << (device_ == Device::CUDA ? cuda_device_description() : std::string("cpu")) << "\n";
+            << (device_ == Device::CUDA ? cuda_device_description() : cpu_description()) << "\n";
   if (device_ == Device::CUDA) std::cout << "  libraries:     " << cuda_library_description() << "\n";
   std::cout
             << "  data:          " << c.data_dir << " (" << sampler_->size() << " images, "
@@ -673,6 +674,9 @@ int Trainer::run() {
   }
 
   using Clock = std::chrono::steady_clock;
+  constexpr int64_t kEtaSteps = 3;
+  const int64_t first_step = step_;
+  auto eta_start = Clock::now();
   auto window_start = Clock::now();
   int64_t window_steps = 0;
   double images_per_second = 0;
@@ -682,6 +686,17 @@ int Trainer::run() {
     sampler_->batch_into(index, real_batch_);
     train_step(real_batch_);
     ++window_steps;
+    // On the CPU an epoch can take an hour: after the first few steps say how long one will take,
+    // from those steps' pace (the first one, which picks the convolution kernels, left out).
+    if (device_ == Device::CPU && !quiet_ && step_ == first_step + kEtaSteps + 1) {
+      const double s_per_step = std::chrono::duration<double>(Clock::now() - eta_start).count() / kEtaSteps;
+      std::cout << "time per epoch: about " << format_duration(s_per_step * static_cast<double>(per_epoch)) << " ("
+                << std::fixed << std::setprecision(2) << s_per_step << " s/step x " << per_epoch
+                << " steps, from the first steps on " << cpu_threads() << " CPU thread" << (cpu_threads() == 1 ? "" : "s") << ")\n"
+                << std::defaultfloat << std::setprecision(6);
+      std::cout.flush();
+    }
+    if (step_ == first_step + 1) eta_start = Clock::now();
 
     const bool epoch_end = step_ % per_epoch == 0;
     const bool stopping = step_ == end_step || stop_signal() != 0;
