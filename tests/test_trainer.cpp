@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "io/safetensors.h"
@@ -446,6 +447,77 @@ TEST(GanTrain, ThreadsOptionAndEpochTimeOnTheCpu) {
   RunResult bad = run_gan_train(small_flags(out.path().string()) + " --threads -3 --max-steps 1");
   EXPECT_NE(bad.exit_code, 0) << bad.output;
   EXPECT_NE(bad.output.find("--threads must be between 1 and 1024"), std::string::npos) << bad.output;
+}
+
+}  // namespace
+}  // namespace nn::test
+
+namespace nn::test {
+namespace {
+
+// The naming contract (README, "The two presets"): a preset's tensor names are a fixed function of
+// the preset, whatever the options that change a layer, so checkpoints move to and from the
+// PyTorch models with strict=True. Parameters and batchnorm buffers of both networks.
+std::set<std::string> network_names(const Config& c) {
+  Trainer t(c, Tensor(), /*quiet=*/true);
+  std::set<std::string> names;
+  for (auto& [name, tensor] : t.checkpoint_tensors())
+    if (name.rfind("generator.", 0) == 0 || name.rfind("discriminator.", 0) == 0) names.insert(name);
+  return names;
+}
+
+std::set<std::string> expected_names(const std::vector<std::string>& g_params, const std::vector<std::string>& g_bn,
+                                     const std::vector<std::string>& d_params, const std::vector<std::string>& d_bn) {
+  std::set<std::string> out;
+  for (const auto& p : g_params) out.insert("generator." + p);
+  for (const auto& p : d_params) out.insert("discriminator." + p);
+  for (const auto& [prefix, bns] : {std::pair{std::string("generator."), g_bn}, {std::string("discriminator."), d_bn}})
+    for (const auto& b : bns)
+      for (const char* f : {"weight", "bias", "running_mean", "running_var", "num_batches_tracked"})
+        out.insert(prefix + b + "." + f);
+  return out;
+}
+
+TEST(Naming, TensorNamesAreAFunctionOfThePresetAlone) {
+  const std::set<std::string> dcgan = expected_names({"main.0.weight", "main.3.weight", "main.6.weight", "main.9.weight"},
+                                                     {"main.1", "main.4", "main.7"},
+                                                     {"main.0.weight", "main.2.weight", "main.5.weight", "main.8.weight"},
+                                                     {"main.3", "main.6"});
+  const std::set<std::string> keras = expected_names(
+      {"main.0.weight", "main.4.weight", "main.7.weight", "main.10.weight"}, {"main.1", "main.5", "main.8"},
+      {"main.0.weight", "main.0.bias", "main.3.weight", "main.3.bias", "main.7.weight", "main.7.bias"}, {});
+  for (const std::string& loss : {"bce", "hinge"}) {  // hinge drops dcgan's Sigmoid, which has no tensors
+    Config c = train::preset_defaults("dcgan");
+    c.width = 8;
+    c.loss = loss;
+    c.device = "cpu";
+    EXPECT_EQ(network_names(c), dcgan) << "dcgan, loss " << loss;
+  }
+  for (double p : {0.0, 0.3, 0.5}) {  // keras keeps its Dropout modules at p = 0 (the identity)
+    Config c = train::preset_defaults("keras");
+    c.width = 16;
+    c.dropout = p;
+    c.device = "cpu";
+    EXPECT_EQ(network_names(c), keras) << "keras, dropout " << p;
+    c.loss = "bce";
+    EXPECT_EQ(network_names(c), keras) << "keras, dropout " << p << ", loss bce";
+  }
+}
+
+// A dropout layer for dcgan would shift every later name: refused, saying why.
+TEST(Naming, DropoutIsRefusedForThePresetWithoutADropoutLayer) {
+  Config c = train::preset_defaults("dcgan");
+  c.dropout = 0.2;
+  expect_error_containing([&] { train::validate(c); }, {"--dropout 0.2", "dcgan preset has no dropout layer"});
+}
+
+// The last value of a repeated option wins, as in common tools.
+TEST(GanTrain, ARepeatedOptionTakesItsLastValue) {
+  NN_SKIP_WITHOUT_CIFAR();
+  TempDir out("repeat_out");
+  RunResult r = run_gan_train(small_flags(out.path().string()) + " --max-steps 5 --max-steps 2 --log-every 1 --train-images 64");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(read_metrics(out / "metrics.csv").size(), 2u) << r.output;
 }
 
 }  // namespace

@@ -8,7 +8,12 @@
 #include <string>
 
 // The exit code when the tool must stop now (help printed, or a bad command line), else nullopt.
+// A repeated option takes its last value, as common tools do (`--max-steps 20 ... --max-steps 5`
+// runs 5 steps), rather than being refused.
 inline std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv, const std::string& tool) {
+  for (CLI::Option* o : app.get_options()) {
+    if (o->get_name() != "--help" && o->get_expected_max() <= 1) o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {

@@ -56,6 +56,11 @@ void validate(const Config& c) {
     NN_CHECK(c.width >= 4 && c.width % 4 == 0, "--width must be a positive multiple of 4 for keras, got ", c.width);
   }
   NN_CHECK(c.dropout >= 0 && c.dropout < 1, "--dropout must be in [0, 1), got ", c.dropout);
+  // A dropout layer would shift every later tensor name (main.<i>) and break loading into the
+  // PyTorch DCGAN: the dcgan preset has none, so the option is refused rather than inserting one.
+  NN_CHECK(c.preset != "dcgan" || c.dropout == 0, "--dropout ", c.dropout,
+           ": the dcgan preset has no dropout layer (the PyTorch DCGAN's discriminator has none); "
+           "only --preset keras has one");
   NN_CHECK(c.leaky_slope >= 0, "--leaky-slope must be >= 0, got ", c.leaky_slope);
   NN_CHECK(c.device.empty() || c.device == "cuda" || c.device == "cpu", "--device must be cuda or cpu, got '",
            c.device, "'");

@@ -48,7 +48,6 @@ void build_dcgan(const Config& c, Gan& gan) {
 
   Builder d(gan.discriminator);
   d.param_layer<Conv2d>(3, w, 4, 2, 1, false).act(Act::LeakyReLU, slope);
-  if (c.dropout > 0) d.layer(std::make_shared<Dropout>(c.dropout, gan.dropout_rng));
   d.param_layer<Conv2d>(w, 2 * w, 4, 2, 1, false).param_layer<BatchNorm>(2 * w, 2).act(Act::LeakyReLU, slope);
   d.param_layer<Conv2d>(2 * w, 4 * w, 4, 2, 1, false).param_layer<BatchNorm>(4 * w, 2).act(Act::LeakyReLU, slope);
   d.param_layer<Conv2d>(4 * w, 1, 4, 1, 0, false);
@@ -71,10 +70,13 @@ void build_keras(const Config& c, Gan& gan) {
   g.param_layer<ConvTranspose2d>(w / 4, 3, 5, 2, 2, 1, false).act(Act::Tanh);
 
   Builder d(gan.discriminator);
+  // The Dropout modules are there whatever --dropout says (p = 0 is the identity and draws no
+  // mask), so the tensor names are a function of the preset alone: main.0, main.3, main.7, as in
+  // the PyTorch model, and a --dropout 0 checkpoint still loads there with strict=True.
   d.param_layer<Conv2d>(3, w / 4, 5, 2, 2, true).act(Act::LeakyReLU, slope);
-  if (c.dropout > 0) d.layer(std::make_shared<Dropout>(c.dropout, gan.dropout_rng));
+  d.layer(std::make_shared<Dropout>(c.dropout, gan.dropout_rng));
   d.param_layer<Conv2d>(w / 4, w / 2, 5, 2, 2, true).act(Act::LeakyReLU, slope);
-  if (c.dropout > 0) d.layer(std::make_shared<Dropout>(c.dropout, gan.dropout_rng));
+  d.layer(std::make_shared<Dropout>(c.dropout, gan.dropout_rng));
   d.layer(std::make_shared<Flatten>());
   d.param_layer<Linear>(w / 2 * 8 * 8, 1, true);
   gan.d_outputs_probability = false;
