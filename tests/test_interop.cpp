@@ -79,12 +79,15 @@ void expect_close(const Tensor& ours, const Tensor& theirs, double atol, const s
   EXPECT_TRUE(all_close(ours.to_vector(), theirs.to_vector(), atol, 0.0, &where)) << what << ": " << where;
 }
 
+// Every preset, and keras at --dropout 0 too (its names must not change: the naming contract).
 TEST(Interop, CheckpointLoadsIntoPyTorch) {
   NN_SKIP_WITHOUT_PYTORCH();
-  for (const std::string preset : {"dcgan", "keras"}) {
-    SCOPED_TRACE(preset);
+  for (const auto& [preset, dropout] : std::vector<std::pair<std::string, double>>{{"dcgan", 0.0}, {"keras", -1.0},
+                                                                                 {"keras", 0.0}}) {
+    SCOPED_TRACE(preset + (dropout >= 0 ? " dropout " + std::to_string(dropout) : ""));
     TempDir dir("interop_out");
     Config c = small(preset, dir.path().string());
+    if (dropout >= 0) c.dropout = dropout;
     Trainer trainer(c, random_images(8, 1), true);
     for (int step = 0; step < 2; ++step) {
       Tensor real = rand_tensor({4, 3, 32, 32}, 10 + step).to(DType::F32);

@@ -64,7 +64,7 @@ class MaskedDropout(nn.Module):
         self.masks = masks  # shared list, consumed in call order
 
     def forward(self, x):
-        if not self.training:
+        if not self.training or self.p == 0:  # p = 0: the identity, as gan_train's Dropout
             return x
         keep = self.masks.pop(0)
         assert keep.shape == x.shape, (keep.shape, x.shape)
@@ -90,9 +90,8 @@ def build_models(cfg, masks):
             nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU(True),
             nn.ConvTranspose2d(2 * w, w, 4, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(True),
             nn.ConvTranspose2d(w, 3, 4, 2, 1, bias=False), nn.Tanh())
+        # No dropout layer: gan_train refuses --dropout for dcgan (the naming contract).
         d = [nn.Conv2d(3, w, 4, 2, 1, bias=False), nn.LeakyReLU(slope, True)]
-        if cfg["dropout"] > 0:
-            d.append(MaskedDropout(cfg["dropout"], masks))
         d += [nn.Conv2d(w, 2 * w, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * w), nn.LeakyReLU(slope, True),
               nn.Conv2d(2 * w, 4 * w, 4, 2, 1, bias=False), nn.BatchNorm2d(4 * w), nn.LeakyReLU(slope, True),
               nn.Conv2d(4 * w, 1, 4, 1, 0, bias=False)]
@@ -107,12 +106,9 @@ def build_models(cfg, masks):
             nn.ConvTranspose2d(w // 2, w // 4, 5, 2, 2, output_padding=1, bias=False), nn.BatchNorm2d(w // 4),
             nn.LeakyReLU(slope),
             nn.ConvTranspose2d(w // 4, 3, 5, 2, 2, output_padding=1, bias=False), nn.Tanh())
-        d = [nn.Conv2d(3, w // 4, 5, 2, 2), nn.LeakyReLU(slope)]
-        if cfg["dropout"] > 0:
-            d.append(MaskedDropout(cfg["dropout"], masks))
-        d += [nn.Conv2d(w // 4, w // 2, 5, 2, 2), nn.LeakyReLU(slope)]
-        if cfg["dropout"] > 0:
-            d.append(MaskedDropout(cfg["dropout"], masks))
+        # Both Dropout modules whatever p (p = 0 is the identity): the names stay main.0/3/7.
+        d = [nn.Conv2d(3, w // 4, 5, 2, 2), nn.LeakyReLU(slope), MaskedDropout(cfg["dropout"], masks)]
+        d += [nn.Conv2d(w // 4, w // 2, 5, 2, 2), nn.LeakyReLU(slope), MaskedDropout(cfg["dropout"], masks)]
         d += [nn.Flatten(), nn.Linear(w // 2 * 8 * 8, 1)]
         D = nn.Sequential(*d)
     return Net(G), Net(D)
