@@ -65,9 +65,14 @@ static constexpr DType dtype_of() {
 }
 const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
 
+// Checked: a shape from user input (a huge --noise-dim, say) must be an error, not a wrapped
+// product that allocates a few bytes and is then written far past them.
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (int64_t d : s) {
+    NN_CHECK(d >= 0, "negative dimension in shape ", shape_str(s));
+    NN_CHECK(!__builtin_mul_overflow(n, d, &n), "shape ", shape_str(s), " has more than 2^63 elements");
+  }
   return n;
 }
 

@@ -216,7 +216,7 @@ TEST(GanTrainErrors, UnknownFlagAndBadValue) {
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("gan_train: error:"), std::string::npos) << r.output;
   for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
-           {"--lr -1", "--lr must be positive"},
+           {"--lr -1", "--lr must be in (0, 1]"},
            {"--eval-every -1", "--eval-every must be >= 0"},
            {"--eval-reference valid", "--eval-reference must be train or test"},
            {"--dtype float16", "--dtype must be float32 or float64"},
@@ -277,8 +277,20 @@ TEST(GanTrainErrors, CorruptTruncatedOrForeignCheckpoint) {
 TEST(GanTrainErrors, DivergedLossStopsAndKeepsTheCheckpoint) {
   NN_SKIP_WITHOUT_CIFAR();
   TempDir dir("nan");
-  // An absurd learning rate with the (unbounded) hinge loss drives the weights to inf, then NaN.
-  RunResult r = run_gan_train(small_flags(dir / "out") + " --loss hinge --lr 1e30 --log-every 1 --max-steps 50");
+  // Absurd learning rates are refused now, so the run starts from absurd weights instead: the
+  // initial weights with D's first convolution scaled by 1e40 (some overflow to inf already), whose outputs are
+  // then inf and NaN through batchnorm in the first step, while BCE's clamp keeps the losses finite.
+  const std::string init = dir / "init.safetensors", huge = dir / "huge.safetensors";
+  RunResult w = run_gan_train(small_flags(dir / "w") + " --write-init " + init);
+  ASSERT_EQ(w.exit_code, 0) << w.output;
+  io::SafetensorsFile f = io::load_safetensors(init);
+  std::vector<std::pair<std::string, Tensor>> weights;
+  for (auto& [name, t] : f.tensors) {
+    if (name.rfind("generator.", 0) != 0 && name.rfind("discriminator.", 0) != 0) continue;
+    weights.emplace_back(name, name == "discriminator.main.0.weight" ? mul_scalar(t, 1e40) : t);
+  }
+  io::save_safetensors(huge, weights);
+  RunResult r = run_gan_train(small_flags(dir / "out") + " --init-from " + huge + " --log-every 1 --max-steps 50");
   EXPECT_EQ(r.exit_code, 3) << r.output;
   EXPECT_NE(r.output.find("became"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("at step"), std::string::npos) << r.output;
@@ -518,6 +530,38 @@ TEST(GanTrain, ARepeatedOptionTakesItsLastValue) {
   RunResult r = run_gan_train(small_flags(out.path().string()) + " --max-steps 5 --max-steps 2 --log-every 1 --train-images 64");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(read_metrics(out / "metrics.csv").size(), 2u) << r.output;
+}
+
+}  // namespace
+}  // namespace nn::test
+
+namespace nn::test {
+namespace {
+
+// Numbers that used to crash (int64 overflow in a shape), exit 0 doing nothing (epochs x batches
+// overflowing) or train to NaN and exit 0 (an infinite learning rate or slope): each is now a usage
+// error (exit 2) naming the option and its allowed range, before anything is allocated.
+TEST(GanTrainErrors, AbsurdNumbersAreUsageErrors) {
+  TempDir out("absurd_out");
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"--noise-dim 4611686018427387904", "--noise-dim must be between 1 and 65536"},
+      {"--epochs 9223372036854775807", "--epochs must be between 1 and 1000000"},
+      {"--lr inf", "--lr must be in (0, 1]"},
+      {"--lr 1e30", "--lr must be in (0, 1]"},
+      {"--lr nan", "--lr must be in (0, 1]"},
+      {"--leaky-slope inf", "--leaky-slope must be in [0, 1]"},
+      {"--width 1000000000", "--width must be between 1 and 4096"},
+      {"--log-every 9223372036854775807", "--log-every must be between 1 and 100000"},
+  };
+  for (const auto& [flags, message] : cases) {
+    RunResult r = run_gan_train("--device cpu --out " + out.path().string() + " " + flags);
+    EXPECT_EQ(r.exit_code, 2) << flags << ": " << r.output;
+    EXPECT_NE(r.output.find(message), std::string::npos) << flags << ": " << r.output;
+  }
+}
+
+TEST(Tensor, ShapeWhoseElementCountOverflowsIsAnError) {
+  expect_error_containing([] { Tensor::empty({int64_t{1} << 62, 4}); }, {"has more than 2^63 elements"});
 }
 
 }  // namespace

@@ -22,11 +22,11 @@ int main(int argc, char** argv) {
   CLI::App app{"gan_sample: images from a gan_train checkpoint's generator"};
   app.add_option("--checkpoint", checkpoint, "a gan_train checkpoint (.safetensors)")->required();
   app.add_option("--out", out, "PNG file to write")->capture_default_str();
-  app.add_option("--count", count, "number of samples in the grid")->capture_default_str();
-  app.add_option("--nrow", nrow, "images per row")->capture_default_str();
+  app.add_option("--count", count, "number of samples in the grid")->capture_default_str()->check(CLI::Range(1, 100000));
+  app.add_option("--nrow", nrow, "images per row")->capture_default_str()->check(CLI::Range(1, 100000));
   app.add_option("--seed", seed, "seed of the noise vectors")->capture_default_str();
   app.add_flag("--interpolate", interpolate, "a strip from one noise vector to another instead of a grid");
-  app.add_option("--steps", steps, "images in the interpolation strip")->capture_default_str();
+  app.add_option("--steps", steps, "images in the interpolation strip")->capture_default_str()->check(CLI::Range(2, 10000));
   app.add_option("--device", device_name, "cpu or cuda")->capture_default_str();
   if (auto exit_code = parse_command_line(app, argc, argv, "gan_sample")) return *exit_code;
   try {

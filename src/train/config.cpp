@@ -1,6 +1,7 @@
 // config.cpp — preset defaults, validation, JSON round trip (see config.h).
 #include "train/config.h"
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "nn/check.h"
@@ -43,17 +44,22 @@ Config preset_defaults(const std::string& preset) {
 void validate(const Config& c) {
   NN_CHECK(c.preset == "dcgan" || c.preset == "keras", "--preset must be dcgan or keras, got '", c.preset, "'");
   NN_CHECK(c.loss == "bce" || c.loss == "hinge", "--loss must be bce or hinge, got '", c.loss, "'");
-  NN_CHECK(c.epochs > 0, "--epochs must be positive, got ", c.epochs);
+  // Every number has an upper bound too, checked before anything is allocated: sizes computed
+  // from these (epochs x batches, the noise and metrics buffers, layer shapes) then stay far from
+  // int64 overflow, and an absurd value is a clear error rather than a crash or a NaN run.
+  NN_CHECK(c.epochs > 0 && c.epochs <= 1000000, "--epochs must be between 1 and 1000000, got ", c.epochs);
   NN_CHECK(c.threads >= 0 && c.threads <= 1024, "--threads must be between 1 and 1024 (0: the default), got ", c.threads);
-  NN_CHECK(c.batch_size > 1, "--batch-size must be at least 2 (batchnorm needs 2 samples), got ", c.batch_size);
-  NN_CHECK(c.noise_dim > 0, "--noise-dim must be positive, got ", c.noise_dim);
-  NN_CHECK(c.lr > 0, "--lr must be positive, got ", c.lr);
+  NN_CHECK(c.batch_size > 1 && c.batch_size <= 65536,
+           "--batch-size must be between 2 (batchnorm needs 2 samples) and 65536, got ", c.batch_size);
+  NN_CHECK(c.noise_dim > 0 && c.noise_dim <= 65536, "--noise-dim must be between 1 and 65536, got ", c.noise_dim);
+  NN_CHECK(std::isfinite(c.lr) && c.lr > 0 && c.lr <= 1, "--lr must be in (0, 1], got ", c.lr);
   NN_CHECK(c.beta1 >= 0 && c.beta1 < 1, "--beta1 must be in [0, 1), got ", c.beta1);
   NN_CHECK(c.beta2 >= 0 && c.beta2 < 1, "--beta2 must be in [0, 1), got ", c.beta2);
   if (c.preset == "dcgan") {
-    NN_CHECK(c.width >= 1, "--width must be at least 1 for dcgan, got ", c.width);
+    NN_CHECK(c.width >= 1 && c.width <= 4096, "--width must be between 1 and 4096 for dcgan, got ", c.width);
   } else {
-    NN_CHECK(c.width >= 4 && c.width % 4 == 0, "--width must be a positive multiple of 4 for keras, got ", c.width);
+    NN_CHECK(c.width >= 4 && c.width <= 8192 && c.width % 4 == 0,
+             "--width must be a multiple of 4 between 4 and 8192 for keras, got ", c.width);
   }
   NN_CHECK(c.dropout >= 0 && c.dropout < 1, "--dropout must be in [0, 1), got ", c.dropout);
   // A dropout layer would shift every later tensor name (main.<i>) and break loading into the
@@ -61,13 +67,17 @@ void validate(const Config& c) {
   NN_CHECK(c.preset != "dcgan" || c.dropout == 0, "--dropout ", c.dropout,
            ": the dcgan preset has no dropout layer (the PyTorch DCGAN's discriminator has none); "
            "only --preset keras has one");
-  NN_CHECK(c.leaky_slope >= 0, "--leaky-slope must be >= 0, got ", c.leaky_slope);
+  NN_CHECK(std::isfinite(c.leaky_slope) && c.leaky_slope >= 0 && c.leaky_slope <= 1,
+           "--leaky-slope must be in [0, 1], got ", c.leaky_slope);
   NN_CHECK(c.device.empty() || c.device == "cuda" || c.device == "cpu", "--device must be cuda or cpu, got '",
            c.device, "'");
-  NN_CHECK(c.max_steps >= 0, "--max-steps must be >= 0, got ", c.max_steps);
-  NN_CHECK(c.train_images >= 0, "--train-images must be >= 0, got ", c.train_images);
-  NN_CHECK(c.checkpoint_every > 0, "--checkpoint-every must be positive, got ", c.checkpoint_every);
-  NN_CHECK(c.log_every > 0, "--log-every must be positive, got ", c.log_every);
+  NN_CHECK(c.max_steps >= 0 && c.max_steps <= (int64_t{1} << 40), "--max-steps must be between 0 and 2^40, got ",
+           c.max_steps);
+  NN_CHECK(c.train_images >= 0 && c.train_images <= 50000, "--train-images must be between 0 and 50000, got ",
+           c.train_images);
+  NN_CHECK(c.checkpoint_every > 0 && c.checkpoint_every <= 1000000,
+           "--checkpoint-every must be between 1 and 1000000, got ", c.checkpoint_every);
+  NN_CHECK(c.log_every > 0 && c.log_every <= 100000, "--log-every must be between 1 and 100000, got ", c.log_every);
   NN_CHECK(c.dtype == "float32" || c.dtype == "float64", "--dtype must be float32 or float64, got '", c.dtype, "'");
   NN_CHECK(c.dtype == "float32" || c.device == "cpu", "--dtype float64 runs on the CPU only: add --device cpu");
   NN_CHECK(c.eval_every >= 0, "--eval-every must be >= 0 (0: no evaluation), got ", c.eval_every);

@@ -325,9 +325,13 @@ void Trainer::flush_metrics(double images_per_second, bool end_of_epoch) {
   for (int64_t r = 0; r < metrics_rows_; ++r) {
     const double* row = &v[r * kMetricColumns];
     const int64_t step = first_step + r;
-    for (int k = 0; k < 2; ++k) {
+    // Every column, not only the losses: BCE clamps its logs, so its loss stays finite (100, 200)
+    // while D(x) is already NaN and the weights with it.
+    static const char* const kColumn[] = {"loss_D", "loss_G", "D(x)", "D(G(z)) before D's step",
+                                          "D(G(z)) after D's step"};
+    for (int k = 0; k < kMetricColumns; ++k) {
       if (!std::isfinite(row[k])) {
-        throw Diverged(str_cat("loss_", k == 0 ? "D" : "G", " became ", row[k], " at step ", step,
+        throw Diverged(str_cat(kColumn[k], " became ", row[k], " at step ", step,
                                "; stopping. Last good checkpoint: ",
                                last_good_step_ >= 0 ? str_cat(latest_checkpoint_path(), " (step ", last_good_step_, ")")
                                                     : std::string("none written yet")));
