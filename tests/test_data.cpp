@@ -3,6 +3,8 @@
 // They read the real dataset from data/cifar-100-binary/ (tools/test.sh fetches it before ctest)
 // and skip, saying how to fetch it, when it is absent. Expected values come from the raw file
 // bytes read here with std::ifstream, never from the code under test.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -339,6 +341,26 @@ TEST(Sampler, CudaBatchMatchesCpuBitForBit) {
       }
     }
   }
+}
+
+}  // namespace
+}  // namespace nn::test
+
+namespace nn::test {
+namespace {
+
+// Something other than the file in train.bin's place is named for what it is, not "missing".
+TEST(Cifar100, ADirectoryFifoOrDanglingLinkIsNamedForWhatItIs) {
+  const TempDir tmp("nn_cifar_odd");
+  const std::filesystem::path& dir = tmp.path();
+  std::filesystem::create_directory(dir / "train.bin");
+  expect_error_containing([&] { data::load_cifar100(dir.string(), Split::Train); }, {"train.bin", "is a directory"});
+  ASSERT_EQ(::mkfifo((dir / "test.bin").c_str(), 0600), 0);
+  expect_error_containing([&] { data::load_cifar100(dir.string(), Split::Test); }, {"test.bin", "not a regular file"});
+  std::filesystem::remove(dir / "test.bin");
+  std::filesystem::create_symlink(dir / "nowhere.bin", dir / "test.bin");
+  expect_error_containing([&] { data::load_cifar100(dir.string(), Split::Test); },
+                          {"test.bin", "symbolic link to nothing", "nowhere.bin"});
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 // JSON parse, and a file built by hand from the specification must load.
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -723,6 +724,21 @@ TEST(Plot, EmptyAndDegenerateSeriesStillGiveAValidChart) {
     EXPECT_EQ(png.height, io::kLossPlotHeight);
     EXPECT_GT(distinct_colours(png.rgb), 1u) << "at least the axes on white";
   }
+}
+
+}  // namespace
+}  // namespace nn::test
+
+namespace nn::test {
+namespace {
+
+// A FIFO where a checkpoint is expected is refused at once: opening it must not wait for a writer
+// (which would block forever, past SIGINT and SIGTERM).
+TEST(Safetensors, AFifoIsRefusedWithoutBlocking) {
+  TempDir dir("fifo");
+  const std::string fifo = (dir.path() / "checkpoint_latest.safetensors").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  expect_error_containing([&] { io::load_safetensors(fifo); }, {fifo, "not a regular file"});
 }
 
 }  // namespace

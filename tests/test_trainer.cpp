@@ -566,3 +566,38 @@ TEST(Tensor, ShapeWhoseElementCountOverflowsIsAnError) {
 
 }  // namespace
 }  // namespace nn::test
+
+namespace nn::test {
+namespace {
+
+// Under a file-size limit (ulimit -f) the checkpoint write fails: gan_train says so in one line
+// and exits 1 (before: SIGXFSZ killed it without a word), and the previous checkpoint survives.
+TEST(GanTrainErrors, AFileSizeLimitIsAnErrorLineAndKeepsTheCheckpoint) {
+  NN_SKIP_WITHOUT_CIFAR();
+  TempDir dir("fsize");
+  const std::string out = dir / "out";
+  RunResult first = run_gan_train(small_flags(out) + " --max-steps 2 --train-images 64");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const std::string ckpt = out + "/checkpoint_latest.safetensors";
+  const auto before = fs::file_size(ckpt);
+  // 64 KiB: the small files still fit, the checkpoint (several hundred KiB) does not.
+  const std::string cmd = "ulimit -f 64; " + kGanTrain + " " + small_flags(out) +
+                          " --max-steps 4 --train-images 64 --resume auto 2>&1";
+  FILE* p = popen(("sh -c '" + cmd + "'").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string output;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) output.append(buf, n);
+  const int status = pclose(p);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by a signal: " << output;
+  EXPECT_EQ(WEXITSTATUS(status), 1) << output;
+  EXPECT_NE(output.find("gan_train: error:"), std::string::npos) << output;
+  EXPECT_NE(output.find("File too large"), std::string::npos) << output;
+  EXPECT_EQ(fs::file_size(ckpt), before);
+  EXPECT_FALSE(fs::exists(ckpt + ".tmp")) << "the failed write left its temporary file";
+  EXPECT_EQ(io::load_safetensors(ckpt).metadata.at("step"), "2");
+}
+
+}  // namespace
+}  // namespace nn::test

@@ -3,6 +3,7 @@
 // exit 2, the usage exit code of all the tools.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -11,6 +12,10 @@
 // A repeated option takes its last value, as common tools do (`--max-steps 20 ... --max-steps 5`
 // runs 5 steps), rather than being refused.
 inline std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv, const std::string& tool) {
+  // Under a file-size limit (ulimit -f) a write past it raises SIGXFSZ, which kills the process
+  // without a word; ignored, the write fails with EFBIG instead and the tool's own error path says
+  // so in one line (the checkpoint writer then leaves the previous checkpoint intact).
+  std::signal(SIGXFSZ, SIG_IGN);
   for (CLI::Option* o : app.get_options()) {
     if (o->get_name() != "--help" && o->get_expected_max() <= 1) o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   }

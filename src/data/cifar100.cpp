@@ -42,6 +42,17 @@ int64_t cifar100_records(const std::string& dir, Split split) {
   const int64_t official = cifar100_official_records(split);
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
+    // Say what is actually there: a directory, a FIFO or a dangling link is not "missing".
+    namespace fs = std::filesystem;
+    const fs::file_status link = fs::symlink_status(path, ec), target = fs::status(path, ec);
+    if (fs::is_symlink(link) && !fs::exists(target)) {
+      throw_error(str_cat("CIFAR-100 file ", path, " is a symbolic link to nothing (", fs::read_symlink(path, ec).string(),
+                          "); run tools/fetch_cifar100.sh"));
+    }
+    if (fs::is_directory(target)) throw_error(str_cat("CIFAR-100 file ", path, " is a directory, not the data file"));
+    if (fs::exists(target)) {
+      throw_error(str_cat("CIFAR-100 file ", path, " is not a regular file (a FIFO, socket or device)"));
+    }
     throw_error(str_cat("CIFAR-100 not found: ", path,
                         " is missing; run tools/fetch_cifar100.sh (or set CIFAR100_ARCHIVE to the archive)"));
   }

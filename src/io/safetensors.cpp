@@ -284,7 +284,9 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
 
 SafetensorsFile load_safetensors(const std::string& path) {
   FileDescriptor file;
-  file.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO in place of the file must be refused at once (fstat below), not block the
+  // open until some writer appears; on a regular file the flag changes nothing.
+  file.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (file.fd < 0) {
     if (errno == ENOENT) throw_error(str_cat("checkpoint ", path, " not found"));
     throw_error(str_cat("cannot read checkpoint ", path, ": ", std::strerror(errno)));
