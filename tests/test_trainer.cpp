@@ -601,3 +601,28 @@ TEST(GanTrainErrors, AFileSizeLimitIsAnErrorLineAndKeepsTheCheckpoint) {
 
 }  // namespace
 }  // namespace nn::test
+
+namespace nn::test {
+namespace {
+
+// A run that stops inside its first epoch (--max-steps) still writes a sample grid, named by step.
+TEST(GanTrain, AStopInsideAnEpochWritesAGridOfThatStep) {
+  NN_SKIP_WITHOUT_CIFAR();
+  TempDir out("midgrid");
+  RunResult r = run_gan_train(small_flags(out.path().string()) + " --max-steps 3 --train-images 320");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_GT(fs::file_size(out / "samples_step_0000003.png"), 100u);
+  EXPECT_FALSE(fs::exists(out / "samples_epoch_000.png")) << "no epoch ended";
+}
+
+TEST(GanTrainErrors, WriteInitWithInitFromIsRefused) {
+  TempDir dir("writeinit");
+  RunResult r = run_gan_train("--device cpu --write-init " + (dir / "a.safetensors") + " --init-from " +
+                              (dir / "b.safetensors"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("cannot be combined with --init-from"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "a.safetensors"));
+}
+
+}  // namespace
+}  // namespace nn::test

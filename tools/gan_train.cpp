@@ -104,6 +104,13 @@ int main(int argc, char** argv) {
   }
 
   try {
+    // --write-init writes this preset's and seed's initial weights; with --init-from it would write
+    // the loaded ones instead, which is not what it says.
+    if (!write_init.empty() && !config.init_from.empty()) {
+      std::cerr << "gan_train: error: --write-init writes the preset's initial weights and cannot be combined with "
+                   "--init-from (copy the --init-from file instead)\n";
+      return nn::train::kExitUsage;
+    }
     if (!write_init.empty()) {
       nn::train::Trainer trainer(config, nn::Tensor(), /*quiet=*/true);
       trainer.save_checkpoint(write_init);

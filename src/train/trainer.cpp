@@ -372,14 +372,25 @@ void Trainer::flush_metrics(double images_per_second, bool end_of_epoch) {
 // ------------------------------------------------------------------ outputs
 
 void Trainer::write_samples(int64_t epoch) const {
+  std::ostringstream name;
+  name << config_.out_dir << "/samples_epoch_" << std::setw(3) << std::setfill('0') << epoch << ".png";
+  write_samples_to(name.str());
+}
+
+// A run that stops inside an epoch (--max-steps, a signal) still shows where it got to.
+void Trainer::write_step_samples() const {
+  std::ostringstream name;
+  name << config_.out_dir << "/samples_step_" << std::setw(7) << std::setfill('0') << step_ << ".png";
+  write_samples_to(name.str());
+}
+
+void Trainer::write_samples_to(const std::string& path) const {
   NoGradGuard no_grad;
   Network& g = gan_->generator;
   g.train(false);  // running statistics: sampling must not change the model
   Tensor images = g.net.forward(fixed_noise_);
   g.train(true);
-  std::ostringstream name;
-  name << config_.out_dir << "/samples_epoch_" << std::setw(3) << std::setfill('0') << epoch << ".png";
-  io::write_image_grid_png(name.str(), images, 8);
+  io::write_image_grid_png(path, images, 8);
 }
 
 std::vector<std::pair<std::string, Tensor>> Trainer::checkpoint_tensors() const {
@@ -720,7 +731,10 @@ int Trainer::run() {
     }
     if (window_steps == 0) window_start = Clock::now();  // images/s counts training, not file writes
     if (stop_signal() != 0) {
-      if (!epoch_end) write_checkpoints(false);
+      if (!epoch_end) {
+        write_checkpoints(false);
+        write_step_samples();
+      }
       const int sig = stop_signal();
       if (!quiet_)
         std::cout << "\nstopped by " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << " at step " << step_
@@ -728,7 +742,10 @@ int Trainer::run() {
       return sig == SIGINT ? kExitSigint : kExitSigterm;
     }
   }
-  if (step_ % per_epoch != 0) write_checkpoints(false);  // --max-steps stopped mid-epoch
+  if (step_ % per_epoch != 0) {  // --max-steps stopped mid-epoch
+    write_checkpoints(false);
+    write_step_samples();
+  }
 
   std::vector<double> ld, lg;
   for (const auto& row : history_) {

@@ -94,6 +94,8 @@ class Trainer {
   Tensor g_loss(const Tensor& out_fake) const;
   Tensor d_score(const Tensor& out) const;  // mean D output as a probability where BCE applies
   void step_dcgan(const Tensor& real, const Tensor& noise);
+  void write_samples_to(const std::string& path) const;  // the fixed-noise grid, G in eval mode
+  void write_step_samples() const;                        // samples_step_NNNNNNN.png, mid-epoch stops
   void step_keras(const Tensor& real, const Tensor& noise);
 
   Config config_;
