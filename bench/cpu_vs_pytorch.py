@@ -42,7 +42,7 @@ def parse_args():
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     ap.add_argument("--steps", type=int, default=3, help="timed steps per side per round (default 3)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed steps first (default 1)")
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--compiled", action="store_true", help="also time torch.compile (slow to compile)")
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "gan_bench_cpu"), help="our benchmark binary")
     ap.add_argument("--json", default="", help="also write every measurement as JSON")
@@ -58,7 +58,8 @@ def parse_args():
 
 def ours(a, preset, batch):
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
-        env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "passive"))
+        # The same environment as this process's PyTorch (OMP_WAIT_POLICY included, if set).
+        env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
         subprocess.run([a.bin, "--presets", preset, "--batch-sizes", str(batch), "--warmup", str(a.warmup),
                         "--steps", str(a.steps), "--threads", str(a.threads), "--json", f.name],
                        check=True, env=env, stdout=subprocess.DEVNULL)
@@ -80,7 +81,7 @@ def main():
     modes = ["eager"] + (["compiled"] if a.compiled else [])
     rows = [(p, b) for p in a.presets for b in a.batch_sizes]
     runs = {row: {"ours": [], **{m: [] for m in modes}} for row in rows}
-    meta = {}
+    meta, peaks = {}, []
     t0 = time.time()
     print(f"cpu_vs_pytorch: torch {torch.__version__}, {a.threads} threads each, {a.rounds} rounds x "
           f"({a.warmup} warm-up + {a.steps} timed steps) per side and row", flush=True)
@@ -89,6 +90,7 @@ def main():
             o = ours(a, *row)
             runs[row]["ours"].append(o["ms"])
             meta[row] = o
+            peaks.append(o["peak"])
             for m in modes:
                 r = pb.run_one(base, device, row[0], row[1], m, images)
                 if r["error"]:
@@ -97,7 +99,7 @@ def main():
             print(f"  round {rnd + 1}: {row[0]} batch {row[1]}: ours {o['ms']:.1f} ms, "
                   + ", ".join(f"{m} {runs[row][m][-1]:.1f} ms" for m in modes), flush=True)
 
-    peak = statistics.median(meta[row]["peak"] for row in rows)
+    peak = statistics.median(peaks)
     head = ("| preset | batch | ours ms/step | ours images/s | PyTorch eager ms/step | PyTorch eager images/s "
             "| ours / eager |" + (" PyTorch compiled ms/step | ours / compiled |" if a.compiled else "")
             + " ours GFLOP/s | % of GEMM peak |")

@@ -48,7 +48,10 @@ std::string cpu_description() {
 #if defined(NN_WITH_OPENBLAS)
   // openblas_get_config(): e.g. "OpenBLAS 0.3.21 NO_AFFINITY USE_OPENMP Cooperlake MAX_THREADS=64".
   const std::string config = openblas_get_config();
-  s += config.substr(0, config.find(' ', config.find(' ') + 1)) + " (OpenMP build)";
+  // openblas_get_parallel(): 0 sequential, 1 pthreads, 2 OpenMP: the build the loader found.
+  const int parallel = openblas_get_parallel();
+  s += config.substr(0, config.find(' ', config.find(' ') + 1)) +
+       (parallel == 2 ? " (OpenMP build)" : parallel == 1 ? " (pthreads build: a second thread pool)" : " (serial build)");
 #else
   s += "the reference loops (no OpenBLAS in this build)";
 #endif

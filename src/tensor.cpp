@@ -117,6 +117,14 @@ class HostBlockCache {
     }
     std::free(p);
   }
+  // Frees every cached block: before reporting host memory as exhausted, try again without them.
+  void release_all() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [bytes, blocks] : free_)
+      for (void* p : blocks) std::free(p);
+    free_.clear();
+    cached_ = 0;
+  }
 
  private:
   std::mutex mutex_;
@@ -140,6 +148,10 @@ Storage::Storage(size_t nbytes, Device dev) : bytes(nbytes), device(dev) {
     const size_t rounded = host_rounded(nbytes);
     data = host_cache().take(rounded);
     if (data == nullptr) data = std::aligned_alloc(64, rounded);
+    if (data == nullptr) {
+      host_cache().release_all();
+      data = std::aligned_alloc(64, rounded);
+    }
     NN_CHECK(data != nullptr, "out of host memory: asked for ", nbytes, " bytes");
   } else {
 #if defined(NN_WITH_CUDA)

@@ -6,9 +6,10 @@
 //     backward ones take the forward one as their hint, as oneDNN requires;
 //   * the engine's own layouts: x, y as nchw and w as oihw, which are exactly the engine's
 //     row-major (N,C,H,W) and PyTorch's (K,C,R,S) Conv2d weight;
-//   * for each operand whose chosen layout differs from the engine's, a buffer in that layout and
-//     a reorder primitive into it; for each output, a reorder back out, with a `sum` post-op when
-//     the call accumulates (the reorder then computes out = out + result, so no extra pass).
+//   * for each operand whose chosen layout differs from the engine's, a reorder primitive into
+//     it; for each output, a reorder back out, with a `sum` post-op when the call accumulates (the
+//     reorder then computes out = out + result, so no extra pass). The buffers in oneDNN's layouts
+//     are per call, from the engine's host allocator (its free list serves the next step's).
 // oneDNN's right padding is what makes its output size equal ours: P = (H + pl + pr - R) / s + 1
 // with no remainder, i.e. pr = (P - 1) s + R - H - pl, which can be below pl (PyTorch's floor
 // drops the last rows); a negative pr is refused and the caller uses im2col instead.
@@ -24,9 +25,11 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <vector>
 #endif
 
 #include "nn/check.h"
+#include "nn/tensor.h"
 
 namespace nn::cpu {
 
@@ -65,37 +68,46 @@ int64_t right_pad(int64_t out, int64_t in, int64_t k, int64_t stride, int64_t le
   return (out - 1) * stride + k - in - left;
 }
 
-// An operand of one primitive: the engine's layout, the primitive's, and (when they differ) a
-// buffer in the primitive's layout with the reorders to and from it.
+// Scratch for one call: buffers in oneDNN's layouts, taken from the engine's host allocator (whose
+// free list hands the same sizes back next step) and released when the call ends. Plans keep no
+// activation-sized buffers of their own, so a process that meets many geometries (the CPU FID's
+// Inception: about 95) holds only their descriptors and kernels.
+struct Scratch {
+  std::vector<Tensor> blocks;
+  memory make(const memory::desc& d) {
+    blocks.push_back(Tensor::empty({static_cast<int64_t>(std::max<size_t>(d.get_size(), 1))}, DType::U8));
+    return memory(d, engine(), blocks.back().raw());
+  }
+};
+
+// An operand of one primitive: the engine's layout, the primitive's, and the reorders between
+// them (made on first use, kept with the plan).
 struct Operand {
   memory::desc user, inner;
-  std::optional<memory> buffer;       // in `inner`, when inner != user
-  std::optional<dnnl::reorder> in;    // user -> buffer
-  std::optional<dnnl::reorder> out;   // buffer -> user, overwriting
-  std::optional<dnnl::reorder> out_sum;  // buffer -> user, adding (sum post-op)
+  std::optional<dnnl::reorder> in;       // user -> inner
+  std::optional<dnnl::reorder> out;      // inner -> user, overwriting
+  std::optional<dnnl::reorder> out_sum;  // inner -> user, adding (sum post-op)
 
-  Operand(const memory::desc& user_desc, const memory::desc& inner_desc) : user(user_desc), inner(inner_desc) {
-    if (inner != user) buffer.emplace(inner, engine());
-  }
+  Operand(const memory::desc& user_desc, const memory::desc& inner_desc) : user(user_desc), inner(inner_desc) {}
 
   // The primitive's view of the caller's input: the caller's memory itself, or a reordered copy.
-  memory input(const float* data) {
+  memory input(const float* data, Scratch& scratch) {
     memory m(user, engine(), const_cast<float*>(data));
-    if (!buffer) return m;
-    if (!in) in.emplace(m, *buffer);
-    in->execute(stream(), m, *buffer);
-    return *buffer;
+    if (inner == user) return m;
+    memory buffer = scratch.make(inner);
+    if (!in) in.emplace(m, buffer);
+    in->execute(stream(), m, buffer);
+    return buffer;
   }
 
   // Where the primitive writes an output: the caller's memory when the layouts agree and the call
-  // overwrites; else a buffer, which finish() then reorders out (adding, when accumulating).
-  memory output(float* data, bool accumulate) {
+  // overwrites; else a scratch buffer, which finish() then reorders out (adding, when accumulating).
+  memory output(float* data, bool accumulate, Scratch& scratch) {
     if (inner == user && !accumulate) return memory(user, engine(), data);
-    if (!buffer) buffer.emplace(inner, engine());  // same layout, but += needs the result apart
-    return *buffer;
+    return scratch.make(inner);  // other layout, or the same but += needs the result apart
   }
 
-  void finish(float* data, bool accumulate) {
+  void finish(memory result, float* data, bool accumulate) {  // a memory is a handle: copying is cheap
     if (inner == user && !accumulate) return;  // output() gave the caller's memory itself
     memory m(user, engine(), data);
     if (accumulate) {
@@ -104,12 +116,12 @@ struct Operand {
         po.append_sum(1.0f);
         dnnl::primitive_attr attr;
         attr.set_post_ops(po);
-        out_sum.emplace(dnnl::reorder::primitive_desc(*buffer, m, attr));
+        out_sum.emplace(dnnl::reorder::primitive_desc(result, m, attr));
       }
-      out_sum->execute(stream(), *buffer, m);
+      out_sum->execute(stream(), result, m);
     } else {
-      if (!out) out.emplace(*buffer, m);
-      out->execute(stream(), *buffer, m);
+      if (!out) out.emplace(result, m);
+      out->execute(stream(), result, m);
     }
   }
 };
@@ -176,15 +188,17 @@ void onednn_conv_forward(const OnednnConvShape& s, const float* x, const float* 
   std::lock_guard<std::mutex> lock(cache_mutex);
   guarded("forward", s, [&] {
     Plan& p = plan_for(s);
-    if (!p.fwd) {
-      p.fwd.emplace(p.fwd_pd);
+    if (!p.fwd) {  // operands first, the primitive last: a throw here leaves the plan as it was
       p.fwd_x.emplace(p.plain_x(), p.fwd_pd.src_desc());
       p.fwd_w.emplace(p.plain_w(), p.fwd_pd.weights_desc());
       p.fwd_y.emplace(p.plain_y(), p.fwd_pd.dst_desc());
+      p.fwd.emplace(p.fwd_pd);
     }
-    memory xm = p.fwd_x->input(x), wm = p.fwd_w->input(w), ym = p.fwd_y->output(y, accumulate);
+    Scratch scratch;
+    memory xm = p.fwd_x->input(x, scratch), wm = p.fwd_w->input(w, scratch);
+    memory ym = p.fwd_y->output(y, accumulate, scratch);
     p.fwd->execute(stream(), {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}});
-    p.fwd_y->finish(y, accumulate);
+    p.fwd_y->finish(ym, y, accumulate);
     stream().wait();
   });
 }
@@ -198,14 +212,16 @@ void onednn_conv_backward_data(const OnednnConvShape& s, const float* w, const f
                                                             Plan::any(p.w_dims), Plan::any(p.y_dims), p.strides,
                                                             p.pad_l, p.pad_r),
                       engine(), p.fwd_pd);
-      p.bd.emplace(*p.bd_pd);
       p.bd_w.emplace(p.plain_w(), p.bd_pd->weights_desc());
       p.bd_dy.emplace(p.plain_y(), p.bd_pd->diff_dst_desc());
       p.bd_dx.emplace(p.plain_x(), p.bd_pd->diff_src_desc());
+      p.bd.emplace(*p.bd_pd);
     }
-    memory wm = p.bd_w->input(w), dym = p.bd_dy->input(dy), dxm = p.bd_dx->output(dx, accumulate);
+    Scratch scratch;
+    memory wm = p.bd_w->input(w, scratch), dym = p.bd_dy->input(dy, scratch);
+    memory dxm = p.bd_dx->output(dx, accumulate, scratch);
     p.bd->execute(stream(), {{DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_DIFF_SRC, dxm}});
-    p.bd_dx->finish(dx, accumulate);
+    p.bd_dx->finish(dxm, dx, accumulate);
     stream().wait();
   });
 }
@@ -220,14 +236,16 @@ void onednn_conv_backward_weights(const OnednnConvShape& s, const float* x, cons
                                                                Plan::any(p.x_dims), Plan::any(p.w_dims),
                                                                Plan::any(p.y_dims), p.strides, p.pad_l, p.pad_r),
                       engine(), p.fwd_pd);
-      p.bw.emplace(*p.bw_pd);
       p.bw_x.emplace(p.plain_x(), p.bw_pd->src_desc());
       p.bw_dy.emplace(p.plain_y(), p.bw_pd->diff_dst_desc());
       p.bw_dw.emplace(p.plain_w(), p.bw_pd->diff_weights_desc());
+      p.bw.emplace(*p.bw_pd);
     }
-    memory xm = p.bw_x->input(x), dym = p.bw_dy->input(dy), dwm = p.bw_dw->output(dw, accumulate);
+    Scratch scratch;
+    memory xm = p.bw_x->input(x, scratch), dym = p.bw_dy->input(dy, scratch);
+    memory dwm = p.bw_dw->output(dw, accumulate, scratch);
     p.bw->execute(stream(), {{DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_DIFF_WEIGHTS, dwm}});
-    p.bw_dw->finish(dw, accumulate);
+    p.bw_dw->finish(dwm, dw, accumulate);
     stream().wait();
   });
 }

@@ -28,10 +28,11 @@ namespace {
 // v is x (forward, out = y, accumulate = false) or dy (backward, out = dx, accumulate = true).
 // Philox-4x32-10 blocks counter .. counter + kLanes - 1 (counter_hi 0, one key) at once: each
 // lane does exactly philox4x32_10's operations, written over arrays so that the lanes vectorise
-// (32x32 -> 64-bit multiplies, xors, adds). words[j][l] is word j of block counter + l.
+// (32x32 -> 64-bit multiplies, xors, adds). bits[4 l + j] is word j of block counter + l: element
+// order, so bits[k] is the mask word of element first + k.
 constexpr int64_t kLanes = 16;
 
-NN_CPU_CLONES void philox_lanes(uint64_t counter, uint64_t key, uint32_t (&words)[4][kLanes]) {
+NN_CPU_CLONES void philox_lanes(uint64_t counter, uint64_t key, uint32_t (&bits)[4 * kLanes]) {
   uint32_t c0[kLanes], c1[kLanes], c2[kLanes], c3[kLanes];
   for (int64_t l = 0; l < kLanes; ++l) {
     const uint64_t ctr = counter + static_cast<uint64_t>(l);
@@ -56,10 +57,10 @@ NN_CPU_CLONES void philox_lanes(uint64_t counter, uint64_t key, uint32_t (&words
     k1 += 0xBB67AE85u;
   }
   for (int64_t l = 0; l < kLanes; ++l) {
-    words[0][l] = c0[l];
-    words[1][l] = c1[l];
-    words[2][l] = c2[l];
-    words[3][l] = c3[l];
+    bits[4 * l + 0] = c0[l];
+    bits[4 * l + 1] = c1[l];
+    bits[4 * l + 2] = c2[l];
+    bits[4 * l + 3] = c3[l];
   }
 }
 
@@ -77,13 +78,15 @@ void dropout_cpu(const Tensor& v, const Tensor& out, bool accumulate, uint64_t s
     const int64_t n = v.numel(), group = 4 * kLanes, groups = (n + group - 1) / group;
 #pragma omp parallel for schedule(static) if (n >= kParallelElems)
     for (int64_t gi = 0; gi < groups; ++gi) {
-      uint32_t words[4][kLanes];
-      philox_lanes(c0 + static_cast<uint64_t>(gi * kLanes), seed, words);
-      const int64_t first = gi * group, last = std::min(n, first + group);
-      for (int64_t i = first; i < last; ++i) {
-        const int64_t k = i - first;
-        const T r = dropout_apply(in[i], words[k % 4][k / 4] >= threshold, s);
-        o[i] = accumulate ? o[i] + r : r;
+      uint32_t bits[4 * kLanes];
+      philox_lanes(c0 + static_cast<uint64_t>(gi * kLanes), seed, bits);
+      const int64_t first = gi * group, count = std::min(n, first + group) - first;
+      const T* x = in + first;
+      T* y = o + first;
+      if (accumulate) {
+        for (int64_t k = 0; k < count; ++k) y[k] += dropout_apply(x[k], bits[k] >= threshold, s);
+      } else {
+        for (int64_t k = 0; k < count; ++k) y[k] = dropout_apply(x[k], bits[k] >= threshold, s);
       }
     }
   });

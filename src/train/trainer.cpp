@@ -691,7 +691,7 @@ int Trainer::run() {
   using Clock = std::chrono::steady_clock;
   constexpr int64_t kEtaSteps = 3;
   const int64_t first_step = step_;
-  auto eta_start = Clock::now();
+  double eta_seconds = 0;
   auto window_start = Clock::now();
   int64_t window_steps = 0;
   double images_per_second = 0;
@@ -699,19 +699,21 @@ int Trainer::run() {
     const int64_t epoch = step_ / per_epoch, index = step_ % per_epoch;
     if (sampler_->epoch() != epoch) sampler_->set_epoch(epoch);  // once per epoch (the sampler starts at 0)
     sampler_->batch_into(index, real_batch_);
+    const auto step_start = Clock::now();
     train_step(real_batch_);
     ++window_steps;
     // On the CPU an epoch can take an hour: after the first few steps say how long one will take,
-    // from those steps' pace (the first one, which picks the convolution kernels, left out).
+    // from those steps' own time (the first one, which picks the convolution kernels, left out;
+    // sample grids, checkpoints and evaluations between them not counted).
+    if (step_ > first_step + 1) eta_seconds += std::chrono::duration<double>(Clock::now() - step_start).count();
     if (device_ == Device::CPU && !quiet_ && step_ == first_step + kEtaSteps + 1) {
-      const double s_per_step = std::chrono::duration<double>(Clock::now() - eta_start).count() / kEtaSteps;
+      const double s_per_step = eta_seconds / kEtaSteps;
       std::cout << "time per epoch: about " << format_duration(s_per_step * static_cast<double>(per_epoch)) << " ("
                 << std::fixed << std::setprecision(2) << s_per_step << " s/step x " << per_epoch
                 << " steps, from the first steps on " << cpu_threads() << " CPU thread" << (cpu_threads() == 1 ? "" : "s") << ")\n"
                 << std::defaultfloat << std::setprecision(6);
       std::cout.flush();
     }
-    if (step_ == first_step + 1) eta_start = Clock::now();
 
     const bool epoch_end = step_ % per_epoch == 0;
     const bool stopping = step_ == end_step || stop_signal() != 0;
