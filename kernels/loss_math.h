@@ -45,8 +45,10 @@ NN_HD T loss_derivative(LossKind kind, T x, T t) {
   switch (kind) {
     case LossKind::BceLogits: return sigmoid_value(x) - t;
     case LossKind::Bce: {
+      // PyTorch's EPSILON here is a float constant (1e-12f = 9.99999996e-13), in double too.
+      const T eps = T(1e-12f);
       T denom = (T(1) - x) * x;
-      denom = denom > T(1e-12) ? denom : T(1e-12);
+      denom = denom > eps ? denom : eps;
       return (x - t) / denom;
     }
     case LossKind::HingeReal: return x < T(1) ? T(-1) : T(0);

@@ -205,3 +205,31 @@ TEST(InitFrom, WriteInitCommandWritesTheInitialCheckpoint) {
 
 }  // namespace
 }  // namespace nn::test
+
+namespace nn::test {
+namespace {
+
+// Weights of the other preset are named as such, from a checkpoint's configuration or, for a
+// PyTorch state dict, from its layer names, instead of failing on the first shape that differs.
+TEST(InitFrom, TheOtherPresetsWeightsAreNamedAsSuch) {
+  TempDir dir("init_other");
+  Config keras = small("keras", dir.path().string());
+  Trainer k(keras, Tensor(), true);
+  std::vector<std::pair<std::string, Tensor>> state;  // a state dict: no metadata
+  for (auto& [name, t] : k.checkpoint_tensors())
+    if (name.rfind("optimizer_", 0) != 0) state.emplace_back(name, t);
+  const std::string state_path = dir / "keras_state.safetensors", ckpt_path = dir / "dcgan_ckpt.safetensors";
+  io::save_safetensors(state_path, state);
+  Config dcgan = small("dcgan", dir.path().string());
+  dcgan.init_from = state_path;
+  expect_error_containing([&] { Trainer t(dcgan, Tensor(), true); },
+                          {state_path, "holds the keras preset's weights, not dcgan's", "--preset keras"});
+  Config plain = small("dcgan", dir.path().string());
+  Trainer d(plain, Tensor(), true);
+  d.save_checkpoint(ckpt_path);
+  keras.init_from = ckpt_path;
+  expect_error_containing([&] { Trainer t(keras, Tensor(), true); }, {"holds the dcgan preset's weights, not keras's"});
+}
+
+}  // namespace
+}  // namespace nn::test

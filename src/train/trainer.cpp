@@ -510,6 +510,22 @@ void Trainer::load_weights(const std::string& path) {
     if (name.rfind("generator.", 0) == 0 || name.rfind("discriminator.", 0) == 0) used[name] = false;
   }
   NN_CHECK(!used.empty(), "--init-from ", path, ": no tensor named generator.* or discriminator.*");
+  // The other preset's weights: say so, rather than report the first tensor whose shape differs.
+  // A gan_train checkpoint names its preset; a PyTorch state dict shows it by its last generator
+  // layer (keras: main.10, dcgan: main.9).
+  std::string holds;
+  if (auto it = f.metadata.find("config"); it != f.metadata.end()) {
+    try {
+      holds = config_from_json(it->second).preset;
+    } catch (const Error&) {
+    }
+  } else if (f.has("generator.main.10.weight")) {
+    holds = "keras";
+  } else if (f.has("generator.main.9.weight")) {
+    holds = "dcgan";
+  }
+  NN_CHECK(holds.empty() || holds == config_.preset, "--init-from ", path, " holds the ", holds,
+           " preset's weights, not ", config_.preset, "'s (add --preset ", holds, ")");
   auto load_network = [&](const std::string& prefix, Network& n) {
     auto load = [&](const std::string& name, const Tensor& dst) {
       const std::string key = prefix + name;
