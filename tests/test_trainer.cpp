@@ -175,8 +175,8 @@ struct RunResult {
   std::string output;  // stdout and stderr
 };
 
-RunResult run_gan_train(const std::string& args) {
-  std::string cmd = kGanTrain + " " + args + " 2>&1";
+// Runs a shell command line, stdout and stderr together.
+RunResult run_command(const std::string& cmd) {
   FILE* p = popen(cmd.c_str(), "r");
   RunResult r{-1, ""};
   if (!p) return r;
@@ -187,6 +187,8 @@ RunResult run_gan_train(const std::string& args) {
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
+
+RunResult run_gan_train(const std::string& args) { return run_command(kGanTrain + " " + args + " 2>&1"); }
 
 std::string small_flags(const std::string& out) {
   return "--device cpu --width 8 --batch-size 16 --data " + kDataDir + " --out " + out;
@@ -581,17 +583,10 @@ TEST(GanTrainErrors, AFileSizeLimitIsAnErrorLineAndKeepsTheCheckpoint) {
   const std::string ckpt = out + "/checkpoint_latest.safetensors";
   const auto before = fs::file_size(ckpt);
   // 64 KiB: the small files still fit, the checkpoint (several hundred KiB) does not.
-  const std::string cmd = "ulimit -f 64; " + kGanTrain + " " + small_flags(out) +
-                          " --max-steps 4 --train-images 64 --resume auto 2>&1";
-  FILE* p = popen(("sh -c '" + cmd + "'").c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string output;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) output.append(buf, n);
-  const int status = pclose(p);
-  ASSERT_TRUE(WIFEXITED(status)) << "killed by a signal: " << output;
-  EXPECT_EQ(WEXITSTATUS(status), 1) << output;
+  const RunResult r = run_command("sh -c 'ulimit -f 64; " + kGanTrain + " " + small_flags(out) +
+                                  " --max-steps 4 --train-images 64 --resume auto' 2>&1");
+  const std::string& output = r.output;
+  EXPECT_EQ(r.exit_code, 1) << "exit -1: killed by a signal; " << output;
   EXPECT_NE(output.find("gan_train: error:"), std::string::npos) << output;
   EXPECT_NE(output.find("File too large"), std::string::npos) << output;
   EXPECT_EQ(fs::file_size(ckpt), before);

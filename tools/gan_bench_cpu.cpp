@@ -21,11 +21,11 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "../bench/gan_layers.h"
+#include "cli.h"
 #include "data/cifar100.h"
 #include "nn/autograd.h"
 #include "nn/backend.h"
@@ -46,48 +46,6 @@ struct Options {
   int threads = 0;
   std::string json;
 };
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) if (!item.empty()) out.push_back(item);
-  return out;
-}
-
-[[noreturn]] void usage(const std::string& msg) {
-  std::cerr << "gan_bench_cpu: " << msg << "\n"
-            << "usage: gan_bench_cpu [--presets dcgan,keras] [--batch-sizes 64,256] [--warmup 1] [--steps 3]\n"
-            << "                     [--threads N] [--json PATH]\n";
-  std::exit(2);
-}
-
-Options parse(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(a + " needs a value");
-      return argv[++i];
-    };
-    try {
-      if (a == "--presets") o.presets = split(value());
-      else if (a == "--batch-sizes") { o.batches.clear(); for (auto& b : split(value())) o.batches.push_back(std::stoll(b)); }
-      else if (a == "--warmup") o.warmup = std::stoll(value());
-      else if (a == "--steps") o.steps = std::stoll(value());
-      else if (a == "--threads") o.threads = std::stoi(value());
-      else if (a == "--json") o.json = value();
-      else if (a == "-h" || a == "--help") usage("the CPU training step, timed");
-      else usage("unknown argument '" + a + "'");
-    } catch (const std::exception&) {
-      usage("bad number for " + a);
-    }
-  }
-  for (auto& p : o.presets) if (p != "dcgan" && p != "keras") usage("unknown preset '" + p + "'");
-  for (int64_t b : o.batches) if (b < 1 || b > 4096) usage("batch sizes must be in [1, 4096]");
-  if (o.warmup < 0 || o.steps < 1 || o.threads < 0) usage("--warmup >= 0, --steps >= 1, --threads >= 0");
-  return o;
-}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -163,7 +121,22 @@ Row bench_one(const Options& o, const std::string& preset, int64_t batch, const 
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options o = parse(argc, argv);
+  Options o;
+  CLI::App app{"gan_bench_cpu: the CPU training step, timed, next to the machine's GEMM peak"};
+  app.add_option("--presets", o.presets, "comma-separated presets")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"dcgan", "keras"}))
+      ->capture_default_str();
+  app.add_option("--batch-sizes", o.batches, "comma-separated batch sizes")
+      ->delimiter(',')
+      ->check(CLI::Range(2, 4096))
+      ->capture_default_str();
+  app.add_option("--warmup", o.warmup, "untimed steps first")->check(CLI::Range(0, 1000))->capture_default_str();
+  app.add_option("--steps", o.steps, "timed steps per row")->check(CLI::Range(1, 100000))->capture_default_str();
+  app.add_option("--threads", o.threads, "CPU threads (default: OMP_NUM_THREADS, else one per core)")
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--json", o.json, "also write the numbers as JSON");
+  if (auto exit_code = parse_command_line(app, argc, argv, "gan_bench_cpu")) return *exit_code;
   try {
     if (o.threads > 0) nn::set_cpu_threads(o.threads);
     const int threads = nn::cpu_threads();

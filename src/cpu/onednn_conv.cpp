@@ -126,17 +126,41 @@ struct Operand {
   }
 };
 
+// One direction of a geometry: its primitive, two inputs and one output. Built once, operands
+// first and the primitive last, so a throw while building leaves it unbuilt for the next call.
+struct Direction {
+  struct Slot {
+    int arg;                     // DNNL_ARG_*
+    memory::desc user, inner;    // the engine's layout, the primitive's
+  };
+  std::optional<dnnl::primitive> prim;
+  std::optional<Operand> in0, in1, out;
+  int arg0 = 0, arg1 = 0, arg_out = 0;
+
+  bool built() const { return prim.has_value(); }
+  void build(const dnnl::primitive& p, const Slot& a, const Slot& b, const Slot& o) {
+    in0.emplace(a.user, a.inner);
+    in1.emplace(b.user, b.inner);
+    out.emplace(o.user, o.inner);
+    arg0 = a.arg;
+    arg1 = b.arg;
+    arg_out = o.arg;
+    prim = p;
+  }
+  // o (=|+=) the primitive of (a, b), in the engine's layouts; waits for it.
+  void run(const float* a, const float* b, float* o, bool accumulate) {
+    Scratch scratch;
+    memory am = in0->input(a, scratch), bm = in1->input(b, scratch), om = out->output(o, accumulate, scratch);
+    prim->execute(stream(), {{arg0, am}, {arg1, bm}, {arg_out, om}});
+    out->finish(om, o, accumulate);
+    stream().wait();
+  }
+};
+
 struct Plan {
   memory::dims x_dims, w_dims, y_dims, strides, pad_l, pad_r;
   dnnl::convolution_forward::primitive_desc fwd_pd;
-  std::optional<dnnl::convolution_forward> fwd;
-  std::optional<Operand> fwd_x, fwd_w, fwd_y;
-  std::optional<dnnl::convolution_backward_data::primitive_desc> bd_pd;
-  std::optional<dnnl::convolution_backward_data> bd;
-  std::optional<Operand> bd_w, bd_dy, bd_dx;
-  std::optional<dnnl::convolution_backward_weights::primitive_desc> bw_pd;
-  std::optional<dnnl::convolution_backward_weights> bw;
-  std::optional<Operand> bw_x, bw_dy, bw_dw;
+  Direction fwd, bd, bw;  // forward, backward-data, backward-weights
 
   explicit Plan(const OnednnConvShape& s)
       : x_dims{s.N, s.C, s.H, s.W},
@@ -188,18 +212,12 @@ void onednn_conv_forward(const OnednnConvShape& s, const float* x, const float* 
   std::lock_guard<std::mutex> lock(cache_mutex);
   guarded("forward", s, [&] {
     Plan& p = plan_for(s);
-    if (!p.fwd) {  // operands first, the primitive last: a throw here leaves the plan as it was
-      p.fwd_x.emplace(p.plain_x(), p.fwd_pd.src_desc());
-      p.fwd_w.emplace(p.plain_w(), p.fwd_pd.weights_desc());
-      p.fwd_y.emplace(p.plain_y(), p.fwd_pd.dst_desc());
-      p.fwd.emplace(p.fwd_pd);
+    if (!p.fwd.built()) {
+      p.fwd.build(dnnl::convolution_forward(p.fwd_pd), {DNNL_ARG_SRC, p.plain_x(), p.fwd_pd.src_desc()},
+                  {DNNL_ARG_WEIGHTS, p.plain_w(), p.fwd_pd.weights_desc()},
+                  {DNNL_ARG_DST, p.plain_y(), p.fwd_pd.dst_desc()});
     }
-    Scratch scratch;
-    memory xm = p.fwd_x->input(x, scratch), wm = p.fwd_w->input(w, scratch);
-    memory ym = p.fwd_y->output(y, accumulate, scratch);
-    p.fwd->execute(stream(), {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}});
-    p.fwd_y->finish(ym, y, accumulate);
-    stream().wait();
+    p.fwd.run(x, w, y, accumulate);
   });
 }
 
@@ -207,22 +225,16 @@ void onednn_conv_backward_data(const OnednnConvShape& s, const float* w, const f
   std::lock_guard<std::mutex> lock(cache_mutex);
   guarded("backward-data", s, [&] {
     Plan& p = plan_for(s);
-    if (!p.bd) {
-      p.bd_pd.emplace(dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, Plan::any(p.x_dims),
-                                                            Plan::any(p.w_dims), Plan::any(p.y_dims), p.strides,
-                                                            p.pad_l, p.pad_r),
-                      engine(), p.fwd_pd);
-      p.bd_w.emplace(p.plain_w(), p.bd_pd->weights_desc());
-      p.bd_dy.emplace(p.plain_y(), p.bd_pd->diff_dst_desc());
-      p.bd_dx.emplace(p.plain_x(), p.bd_pd->diff_src_desc());
-      p.bd.emplace(*p.bd_pd);
+    if (!p.bd.built()) {
+      const dnnl::convolution_backward_data::primitive_desc pd(
+          dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, Plan::any(p.x_dims),
+                                                Plan::any(p.w_dims), Plan::any(p.y_dims), p.strides, p.pad_l, p.pad_r),
+          engine(), p.fwd_pd);
+      p.bd.build(dnnl::convolution_backward_data(pd), {DNNL_ARG_WEIGHTS, p.plain_w(), pd.weights_desc()},
+                 {DNNL_ARG_DIFF_DST, p.plain_y(), pd.diff_dst_desc()},
+                 {DNNL_ARG_DIFF_SRC, p.plain_x(), pd.diff_src_desc()});
     }
-    Scratch scratch;
-    memory wm = p.bd_w->input(w, scratch), dym = p.bd_dy->input(dy, scratch);
-    memory dxm = p.bd_dx->output(dx, accumulate, scratch);
-    p.bd->execute(stream(), {{DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_DIFF_SRC, dxm}});
-    p.bd_dx->finish(dxm, dx, accumulate);
-    stream().wait();
+    p.bd.run(w, dy, dx, accumulate);
   });
 }
 
@@ -231,22 +243,17 @@ void onednn_conv_backward_weights(const OnednnConvShape& s, const float* x, cons
   std::lock_guard<std::mutex> lock(cache_mutex);
   guarded("backward-weights", s, [&] {
     Plan& p = plan_for(s);
-    if (!p.bw) {
-      p.bw_pd.emplace(dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct,
-                                                               Plan::any(p.x_dims), Plan::any(p.w_dims),
-                                                               Plan::any(p.y_dims), p.strides, p.pad_l, p.pad_r),
-                      engine(), p.fwd_pd);
-      p.bw_x.emplace(p.plain_x(), p.bw_pd->src_desc());
-      p.bw_dy.emplace(p.plain_y(), p.bw_pd->diff_dst_desc());
-      p.bw_dw.emplace(p.plain_w(), p.bw_pd->diff_weights_desc());
-      p.bw.emplace(*p.bw_pd);
+    if (!p.bw.built()) {
+      const dnnl::convolution_backward_weights::primitive_desc pd(
+          dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, Plan::any(p.x_dims),
+                                                   Plan::any(p.w_dims), Plan::any(p.y_dims), p.strides, p.pad_l,
+                                                   p.pad_r),
+          engine(), p.fwd_pd);
+      p.bw.build(dnnl::convolution_backward_weights(pd), {DNNL_ARG_SRC, p.plain_x(), pd.src_desc()},
+                 {DNNL_ARG_DIFF_DST, p.plain_y(), pd.diff_dst_desc()},
+                 {DNNL_ARG_DIFF_WEIGHTS, p.plain_w(), pd.diff_weights_desc()});
     }
-    Scratch scratch;
-    memory xm = p.bw_x->input(x, scratch), dym = p.bw_dy->input(dy, scratch);
-    memory dwm = p.bw_dw->output(dw, accumulate, scratch);
-    p.bw->execute(stream(), {{DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_DIFF_WEIGHTS, dwm}});
-    p.bw_dw->finish(dwm, dw, accumulate);
-    stream().wait();
+    p.bw.run(x, dy, dw, accumulate);
   });
 }
 

@@ -160,6 +160,29 @@ T* scratch(int slot, size_t elems) {
   return b.data();
 }
 
+// The chunk layout: rows of nb samples side by side. gather_chunk reads samples n0 .. n0+nb-1 of
+// t (N, R, PQ) into chunk (R, nb*PQ); scatter_add_chunk adds a chunk back into t.
+template <class T>
+void gather_chunk(const T* t, int64_t n0, int64_t nb, int64_t R, int64_t PQ, T* chunk) {
+  const int64_t L = nb * PQ;
+  for (int64_t j = 0; j < nb; ++j)
+    for (int64_t r = 0; r < R; ++r) {
+      const T* src = t + ((n0 + j) * R + r) * PQ;
+      std::copy(src, src + PQ, chunk + r * L + j * PQ);
+    }
+}
+
+template <class T>
+void scatter_add_chunk(const T* chunk, int64_t n0, int64_t nb, int64_t R, int64_t PQ, T* t) {
+  const int64_t L = nb * PQ;
+  for (int64_t j = 0; j < nb; ++j)
+    for (int64_t r = 0; r < R; ++r) {
+      T* dst = t + ((n0 + j) * R + r) * PQ;
+      const T* src = chunk + r * L + j * PQ;
+      for (int64_t i = 0; i < PQ; ++i) dst[i] += src[i];
+    }
+}
+
 // cols (CRS, nb*PQ) for samples n0 .. n0+nb-1: each sample's im2col in its own block of columns.
 template <class T>
 void im2col_chunk(const ConvGeometry& g, const TapRanges& taps, const T* x, int64_t n0, int64_t nb, T* cols) {
@@ -184,12 +207,7 @@ void conv2d_fwd_cpu(const ConvGeometry& g, const T* x, const T* w, T* y) {
     im2col_chunk(g, taps, x, n0, nb, cols);
     std::fill(out, out + g.K * L, T(0));
     gemm_nn_cpu(g.K, L, CRS, w, cols, out);  // out (K, nb*PQ) = W cols
-    for (int64_t j = 0; j < nb; ++j)         // y_n (K,PQ) += out[:, j*PQ ...]
-      for (int64_t k = 0; k < g.K; ++k) {
-        T* dst = y + ((n0 + j) * g.K + k) * PQ;
-        const T* src = out + k * L + j * PQ;
-        for (int64_t i = 0; i < PQ; ++i) dst[i] += src[i];
-      }
+    scatter_add_chunk(out, n0, nb, g.K, PQ, y);
   }
 }
 
@@ -204,11 +222,7 @@ void conv2d_bwd_data_cpu(const ConvGeometry& g, const T* w, const T* dy, T* dx) 
   T* sample_cols = scratch<T>(2, static_cast<size_t>(CRS * PQ));
   for (int64_t n0 = 0; n0 < g.N; n0 += nb_max) {
     const int64_t nb = std::min(nb_max, g.N - n0), L = nb * PQ;
-    for (int64_t j = 0; j < nb; ++j)  // dy_chunk (K, nb*PQ): the samples' dy side by side
-      for (int64_t k = 0; k < g.K; ++k) {
-        const T* src = dy + ((n0 + j) * g.K + k) * PQ;
-        std::copy(src, src + PQ, dy_chunk + k * L + j * PQ);
-      }
+    gather_chunk(dy, n0, nb, g.K, PQ, dy_chunk);  // dy_chunk (K, nb*PQ)
     std::fill(dcols, dcols + CRS * L, T(0));
     gemm_tn_cpu(CRS, L, g.K, w, dy_chunk, dcols);  // dcols (CRS, nb*PQ) = W^T dy_chunk
     for (int64_t j = 0; j < nb; ++j) {
@@ -230,11 +244,7 @@ void conv2d_bwd_filter_cpu(const ConvGeometry& g, const T* x, const T* dy, T* dw
   for (int64_t n0 = 0; n0 < g.N; n0 += nb_max) {
     const int64_t nb = std::min(nb_max, g.N - n0), L = nb * PQ;
     im2col_chunk(g, taps, x, n0, nb, cols);
-    for (int64_t j = 0; j < nb; ++j)
-      for (int64_t k = 0; k < g.K; ++k) {
-        const T* src = dy + ((n0 + j) * g.K + k) * PQ;
-        std::copy(src, src + PQ, dy_chunk + k * L + j * PQ);
-      }
+    gather_chunk(dy, n0, nb, g.K, PQ, dy_chunk);
     gemm_nt_cpu(g.K, CRS, L, dy_chunk, cols, dw);  // dW (K,CRS) += dy_chunk cols^T
   }
 }

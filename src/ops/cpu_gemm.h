@@ -94,31 +94,34 @@ void gemm_blas(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, cons
 }
 #endif
 
+// C (M,N) += op(A) op(B) with at most one operand transposed: the layouts below, through OpenBLAS
+// when the build has it, else the reference loops.
+template <class T>
+void gemm_cpu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, const T* B, T* C) {
+#if defined(NN_WITH_OPENBLAS)
+  gemm_blas(trans_a, trans_b, M, N, K, A, B, C);
+#else
+  if (trans_a) {
+    gemm_tn_reference(M, N, K, A, B, C);
+  } else if (trans_b) {
+    gemm_nt_reference(M, N, K, A, B, C);
+  } else {
+    gemm_nn_reference(M, N, K, A, B, C);
+  }
+#endif
+}
+
 template <class T>
 void gemm_nn_cpu(int64_t M, int64_t N, int64_t K, const T* A, const T* B, T* C) {
-#if defined(NN_WITH_OPENBLAS)
-  gemm_blas(false, false, M, N, K, A, B, C);
-#else
-  gemm_nn_reference(M, N, K, A, B, C);
-#endif
+  gemm_cpu(false, false, M, N, K, A, B, C);
 }
-
 template <class T>
 void gemm_nt_cpu(int64_t M, int64_t N, int64_t K, const T* A, const T* B, T* C) {
-#if defined(NN_WITH_OPENBLAS)
-  gemm_blas(false, true, M, N, K, A, B, C);
-#else
-  gemm_nt_reference(M, N, K, A, B, C);
-#endif
+  gemm_cpu(false, true, M, N, K, A, B, C);
 }
-
 template <class T>
 void gemm_tn_cpu(int64_t M, int64_t N, int64_t K, const T* A, const T* B, T* C) {
-#if defined(NN_WITH_OPENBLAS)
-  gemm_blas(true, false, M, N, K, A, B, C);
-#else
-  gemm_tn_reference(M, N, K, A, B, C);
-#endif
+  gemm_cpu(true, false, M, N, K, A, B, C);
 }
 
 }  // namespace nn

@@ -51,13 +51,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const Ten
     const T* a = A.data<T>();
     const T* b = B.data<T>();
     T* c = C.data<T>();
-    if (trans_a) {
-      gemm_tn_cpu(M, N, K, a, b, c);
-    } else if (trans_b) {
-      gemm_nt_cpu(M, N, K, a, b, c);
-    } else {
-      gemm_nn_cpu(M, N, K, a, b, c);
-    }
+    gemm_cpu(trans_a, trans_b, M, N, K, a, b, c);
   });
 }
 
