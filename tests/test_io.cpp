@@ -170,7 +170,13 @@ TEST(Safetensors, WritesTheFormatByteForByte) {
   const nlohmann::json j = nlohmann::json::parse(header);  // independent of the reader under test
   ASSERT_TRUE(j.is_object());
   EXPECT_EQ(j.size(), 4u);
-  EXPECT_EQ(j["__metadata__"], (nlohmann::json{{"format", "pt"}}));
+  // The caller's metadata, and the three checksum entries (test_checksums.cpp checks their values).
+  ASSERT_TRUE(j["__metadata__"].is_object());
+  EXPECT_EQ(j["__metadata__"].size(), 4u);
+  EXPECT_EQ(j["__metadata__"]["format"], "pt");
+  EXPECT_EQ(j["__metadata__"]["nn.checksum.algorithm"], "xxh64");
+  EXPECT_TRUE(j["__metadata__"].contains("nn.checksum.tensors"));
+  EXPECT_TRUE(j["__metadata__"].contains("nn.checksum.header"));
   EXPECT_EQ(j["w"]["dtype"], "F32");
   EXPECT_EQ(j["w"]["shape"], (nlohmann::json{2, 2}));
   EXPECT_EQ(j["counter"]["dtype"], "I64");
@@ -190,13 +196,14 @@ TEST(Safetensors, WritesTheFormatByteForByte) {
   EXPECT_EQ(Bytes(data + 8, data + 24), w_le);
   EXPECT_EQ(Bytes(data + 24, data + 27), (Bytes{1, 2, 3}));
 
-  // Without metadata there is no "__metadata__" key at all.
+  // Without the caller's metadata, "__metadata__" holds the checksums alone.
   save_safetensors(path, {{"w", w}});
   const Bytes plain = read_bytes(path);
   uint64_t plain_len = 0;
   for (int i = 0; i < 8; ++i) plain_len |= uint64_t{plain[i]} << (8 * i);
   const nlohmann::json k = nlohmann::json::parse(plain.begin() + 8, plain.begin() + 8 + static_cast<long>(plain_len));
-  EXPECT_FALSE(k.contains("__metadata__"));
+  EXPECT_EQ(k["__metadata__"].size(), 3u);
+  EXPECT_EQ(load_safetensors(path).metadata.size(), 0u) << "the checksum entries are not returned as metadata";
 }
 
 TEST(Safetensors, LoadsAFileBuiltByHandFromTheSpecification) {

@@ -7,6 +7,7 @@
 #
 # What lands in .deps/ (about 5 MiB; the folder is git-ignored, carry it along explicitly):
 #   usr/include/{CLI,nlohmann,stb}   header-only CLI11, nlohmann-json, stb   (binary .debs)
+#   usr/include/xxhash.h             xxHash, used header-only (the checkpoints' checksums)
 #   usr/share/cmake/...              their CMake package files (find_package works with
 #                                    CMAKE_PREFIX_PATH=.deps/usr)
 #   usr/src/googletest               GoogleTest sources (Debian's `googletest` package); CMake
@@ -23,7 +24,7 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "$0")/common.sh"
 
-binary_pkgs=(googletest libcli11-dev nlohmann-json3-dev libstb-dev)
+binary_pkgs=(googletest libcli11-dev nlohmann-json3-dev libstb-dev libxxhash-dev)
 source_pkg=benchmark      # the source package behind libbenchmark-dev
 
 force=0

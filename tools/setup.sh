@@ -49,6 +49,7 @@ fi
 check_header stb/stb_image_write.h libstb-dev
 check_header CLI/CLI.hpp libcli11-dev
 check_header nlohmann/json.hpp nlohmann-json3-dev
+check_header xxhash.h libxxhash-dev   # the checkpoints' checksums, header-only (src/io/checksum.h)
 have_header benchmark/benchmark.h || missing+=(libbenchmark-dev)
 # Libraries by file: have_lib NAME (a glob) under /usr/lib, /usr/lib/<multiarch>, /usr/local/lib.
 have_lib() { compgen -G "/usr/lib/$1" >/dev/null || compgen -G "/usr/lib/*-linux-gnu/$1" >/dev/null ||

@@ -16,6 +16,7 @@
 #include <set>
 
 #include "io/atomic_file.h"
+#include "io/checksum.h"
 
 // Tensor bytes are copied between memory and file as they are, and the format is little-endian.
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -36,6 +37,14 @@ constexpr size_t kHeaderAlignment = 8;
 // safetensors header, and refusing it early bounds the parser's memory on hostile input.
 constexpr int kMaxHeaderDepth = 8;
 const char* const kMetadataKey = "__metadata__";
+// The checksum entries of __metadata__ (safetensors.h, "Checksums").
+const char* const kChecksumAlgorithmKey = "nn.checksum.algorithm";
+const char* const kTensorChecksumsKey = "nn.checksum.tensors";
+const char* const kHeaderChecksumKey = "nn.checksum.header";
+const char* const kChecksumAlgorithm = "xxh64";
+bool is_checksum_key(const std::string& key) {
+  return key == kChecksumAlgorithmKey || key == kTensorChecksumsKey || key == kHeaderChecksumKey;
+}
 
 struct DTypeName {
   DType dtype;
@@ -78,6 +87,23 @@ std::string quote_for_message(const std::string& name) { return "'" + printable(
 
 [[noreturn]] void throw_corrupt(const std::string& path, const std::string& reason) {
   throw_error(str_cat("checkpoint ", path, " is corrupt: ", reason));
+}
+
+// ------------------------------------------------------------------ checksums
+
+// XXH64 of the canonical header (safetensors.h): the metadata without its header checksum, and
+// each tensor's name, dtype and shape. nlohmann::json (not ordered_json) keeps keys sorted.
+uint64_t canonical_header_checksum(const std::map<std::string, std::string>& metadata,
+                                   const std::vector<std::pair<std::string, std::pair<DType, Shape>>>& tensors) {
+  nlohmann::json canonical = nlohmann::json::object();
+  nlohmann::json& meta = canonical["metadata"] = nlohmann::json::object();
+  for (const auto& [key, value] : metadata)
+    if (key != kHeaderChecksumKey) meta[key] = value;
+  nlohmann::json& entries = canonical["tensors"] = nlohmann::json::object();
+  for (const auto& [name, dtype_shape] : tensors)
+    entries[name] = {{"dtype", safetensors_dtype_name(dtype_shape.first)}, {"shape", dtype_shape.second}};
+  const std::string text = canonical.dump();
+  return xxh64(text.data(), text.size());
 }
 
 // ------------------------------------------------------------------ reading: the checks
@@ -220,6 +246,54 @@ void check_tiling(const std::string& path, std::vector<TensorEntry>& entries, ui
     throw_corrupt(path, str_cat(buffer_bytes - covered, " bytes at the end of the file belong to no tensor"));
 }
 
+// Checks the checksum entries of a file's metadata and the header's checksum. Returns each tensor's
+// stored checksum by name, or nothing for a file without checksums (none of the three keys).
+std::map<std::string, uint64_t> verify_header_checksum(const std::string& path, const std::vector<TensorEntry>& entries,
+                                                       const std::map<std::string, std::string>& metadata) {
+  const int present = static_cast<int>(metadata.count(kChecksumAlgorithmKey) + metadata.count(kTensorChecksumsKey) +
+                                       metadata.count(kHeaderChecksumKey));
+  if (present == 0) return {};
+  if (present != 3)
+    throw_corrupt(path, str_cat("its metadata has ", present, " of the 3 checksum entries (", kChecksumAlgorithmKey, ", ",
+                                kTensorChecksumsKey, ", ", kHeaderChecksumKey, ")"));
+  const std::string& algorithm = metadata.at(kChecksumAlgorithmKey);
+  if (algorithm != kChecksumAlgorithm)
+    throw_corrupt(path, str_cat("its checksums use ", quote_for_message(algorithm), ", not ", kChecksumAlgorithm,
+                                " (the one this engine knows)"));
+  uint64_t stored_header = 0;
+  if (!parse_checksum_hex(metadata.at(kHeaderChecksumKey), &stored_header))
+    throw_corrupt(path, str_cat("its header checksum ", quote_for_message(metadata.at(kHeaderChecksumKey)),
+                                " is not 16 hexadecimal digits"));
+  std::vector<std::pair<std::string, std::pair<DType, Shape>>> described;
+  for (const TensorEntry& e : entries) described.push_back({e.name, {e.dtype, e.shape}});
+  const uint64_t computed_header = canonical_header_checksum(metadata, described);
+  if (computed_header != stored_header)
+    throw_corrupt(path, str_cat("its header fails its checksum (xxh64 ", checksum_hex(computed_header), ", stored ",
+                                checksum_hex(stored_header), "): the metadata or a tensor's name, dtype or shape is damaged"));
+
+  // The header is intact, so what follows was written as it is; it is still checked, since a
+  // file may come from another writer.
+  Json sums;
+  try {
+    sums = Json::parse(metadata.at(kTensorChecksumsKey));
+  } catch (const Json::exception&) {
+    throw_corrupt(path, str_cat("its metadata ", kTensorChecksumsKey, " is not JSON"));
+  }
+  if (!sums.is_object() || sums.size() != entries.size())
+    throw_corrupt(path, str_cat("its metadata ", kTensorChecksumsKey, " does not list one checksum per tensor"));
+  std::map<std::string, uint64_t> result;
+  for (const TensorEntry& e : entries) {
+    const auto it = sums.find(e.name);
+    uint64_t value = 0;
+    if (it == sums.end() || !it->is_string() || !parse_checksum_hex(it->get<std::string>(), &value))
+      throw_corrupt(path, str_cat("its metadata ", kTensorChecksumsKey, " has no valid checksum for tensor ",
+                                  quote_for_message(e.name)));
+    result[e.name] = value;
+  }
+  if (result.empty()) result[""] = 0;  // a verified file without tensors: still "has checksums"
+  return result;
+}
+
 }  // namespace
 
 // ------------------------------------------------------------------ writing
@@ -236,6 +310,26 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     NN_CHECK(names.insert(name).second, cannot, "two tensors are named ", quote_for_message(name));
     host.push_back(tensor.to(Device::CPU));
   }
+  for (const auto& entry : metadata)
+    NN_CHECK(!is_checksum_key(entry.first), cannot, "metadata key '", entry.first, "' is reserved for the checksums");
+
+  // Checksums: each tensor's bytes, then the canonical header over everything else.
+  std::map<std::string, std::string> full_metadata = metadata;
+  {
+    nlohmann::json sums = nlohmann::json::object();
+    std::vector<std::pair<std::string, std::pair<DType, Shape>>> described;
+    for (size_t i = 0; i < host.size(); ++i) {
+      sums[tensors[i].first] = checksum_hex(xxh64(host[i].raw(), host[i].nbytes()));
+      described.push_back({tensors[i].first, {host[i].dtype(), host[i].shape()}});
+    }
+    full_metadata[kChecksumAlgorithmKey] = kChecksumAlgorithm;
+    try {
+      full_metadata[kTensorChecksumsKey] = sums.dump();
+      full_metadata[kHeaderChecksumKey] = checksum_hex(canonical_header_checksum(full_metadata, described));
+    } catch (const nlohmann::json::exception& e) {
+      throw_error(str_cat(cannot, "a tensor name or metadata string is not valid UTF-8 (", e.what(), ")"));
+    }
+  }
 
   // Larger elements first, so that every tensor starts at a multiple of its element size.
   std::vector<size_t> order(host.size());
@@ -244,9 +338,9 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
                    [&](size_t a, size_t b) { return dtype_size(host[a].dtype()) > dtype_size(host[b].dtype()); });
 
   Json header = Json::object();
-  if (!metadata.empty()) {
+  {
     Json meta = Json::object();
-    for (const auto& [key, value] : metadata) meta[key] = value;
+    for (const auto& [key, value] : full_metadata) meta[key] = value;
     header[kMetadataKey] = std::move(meta);
   }
   std::vector<ByteSpan> pieces(2);  // [0] length, [1] header, then the tensors
@@ -311,6 +405,8 @@ SafetensorsFile load_safetensors(const std::string& path) {
                                 file_bytes - kHeaderLengthBytes, " follow"));
   std::string header_text(header_bytes, '\0');
   read_exactly(file.fd, header_text.data(), header_text.size(), path);
+  if (const size_t nul = header_text.find('\0'); nul != std::string::npos)
+    throw_corrupt(path, str_cat("the header has a NUL byte at header byte ", nul, " (JSON has none)"));
   const Json header = parse_header(path, header_text);
 
   SafetensorsFile result;
@@ -331,6 +427,9 @@ SafetensorsFile load_safetensors(const std::string& path) {
       result.metadata[meta_key] = meta_value.get<std::string>();
     }
   }
+  const std::map<std::string, uint64_t> tensor_sums = verify_header_checksum(path, entries, result.metadata);
+  result.verified = !tensor_sums.empty();
+  for (const char* key : {kChecksumAlgorithmKey, kTensorChecksumsKey, kHeaderChecksumKey}) result.metadata.erase(key);
   check_tiling(path, entries, file_bytes - kHeaderLengthBytes - header_bytes);
 
   // The entries now tile the rest of the file in order, so one sequential pass reads them all.
@@ -338,9 +437,20 @@ SafetensorsFile load_safetensors(const std::string& path) {
   for (const TensorEntry& e : entries) {
     Tensor t = Tensor::empty(e.shape, e.dtype, Device::CPU);
     read_exactly(file.fd, t.raw(), t.nbytes(), path);
+    if (result.verified) {
+      const uint64_t computed = xxh64(t.raw(), t.nbytes()), stored = tensor_sums.at(e.name);
+      if (computed != stored)
+        throw_corrupt(path, str_cat("tensor ", quote_for_message(e.name), " fails its checksum (xxh64 ",
+                                    checksum_hex(computed), ", stored ", checksum_hex(stored),
+                                    "): its data is damaged"));
+    }
     result.tensors.emplace_back(e.name, std::move(t));
   }
   return result;
+}
+
+std::string unverified_note(const SafetensorsFile& file) {
+  return str_cat("note: ", file.path, " has no checksums (written by PyTorch or an older gan_train): its contents are unverified");
 }
 
 bool SafetensorsFile::has(const std::string& name) const {

@@ -37,6 +37,26 @@
 // Tensors with zero elements (a 0 in the shape, begin == end) are allowed, as the format allows;
 // a 0-dim tensor (shape []) holds one element.
 //
+// Checksums (io/checksum.h: XXH64, seed 0). Every file written here carries, in __metadata__,
+//   "nn.checksum.algorithm"  "xxh64"
+//   "nn.checksum.tensors"    a JSON object {"<tensor name>": "<16 hex digits>", ...}: each tensor's
+//                            XXH64 over its data bytes as stored in the file
+//   "nn.checksum.header"     16 hex digits: XXH64 of the canonical form of the rest of the header,
+//                            the compact JSON text, keys sorted, UTF-8 unescaped, of
+//                            {"metadata": {every metadata entry but this one},
+//                             "tensors": {"<name>": {"dtype": "F32", "shape": [2, 3]}, ...}}
+//                            (in Python: json.dumps(obj, sort_keys=True, separators=(",", ":"),
+//                            ensure_ascii=False)); data_offsets are left out, so a file re-saved by
+//                            another writer in another order still verifies, and damage to them
+//                            is found by the tiling rule and the tensor checksums.
+// The reader verifies the header's checksum before it reads any data and each tensor's as it reads
+// it; the first failure is an error naming what is damaged (the header, or the tensor by name).
+// A file with none of the three keys (written by PyTorch or an older gan_train) loads with
+// `verified` false, and the caller says so in one line; one with only some of them, or with a
+// malformed one, is corrupt. The three keys are not returned in `metadata`, and callers may not
+// write them. The header may not contain a NUL byte (JSON has none; the JSON parser would stop at
+// one and ignore what follows, hiding damage to the padding).
+//
 // Errors are nn::Error with one line naming the file:
 //   "checkpoint <path> not found", "cannot read checkpoint <path>: <strerror>",
 //   "checkpoint <path> is corrupt: <reason>" (a truncated file is reported as corrupt, with
@@ -62,7 +82,9 @@ struct SafetensorsFile {
   // In buffer order (see above: for files written here, larger elements first, then save order).
   // CPU tensors, each with its own storage.
   std::vector<std::pair<std::string, Tensor>> tensors;
-  std::map<std::string, std::string> metadata;
+  std::map<std::string, std::string> metadata;  // without the nn.checksum.* entries
+  // True when the file carried checksums and every one matched; false for a file without them.
+  bool verified = false;
 
   // The tensor called `name`; nn::Error naming the file and the tensor when there is none.
   const Tensor& get(const std::string& name) const;
@@ -70,5 +92,9 @@ struct SafetensorsFile {
 };
 
 SafetensorsFile load_safetensors(const std::string& path);
+
+// The one line a tool prints when it loads a file without checksums:
+// "note: <path> has no checksums (written by PyTorch or an older gan_train): its contents are unverified".
+std::string unverified_note(const SafetensorsFile& file);
 
 }  // namespace nn::io

@@ -1,6 +1,8 @@
 // models.cpp — builds the dcgan and keras networks (see models.h for the architectures).
 #include "train/models.h"
 
+#include <iostream>
+
 #include "io/safetensors.h"
 #include "nn/backend.h"
 
@@ -107,6 +109,7 @@ std::unique_ptr<Gan> build_gan(const Config& config, Device device) {
 
 std::unique_ptr<Gan> load_generator(const std::string& checkpoint, Device device) {
   io::SafetensorsFile file = io::load_safetensors(checkpoint);
+  if (!file.verified) std::cerr << io::unverified_note(file) << "\n";
   auto it = file.metadata.find("config");
   NN_CHECK(it != file.metadata.end(), "checkpoint ", checkpoint, " has no configuration (not a gan_train checkpoint)");
   Config config = config_from_json(it->second);

@@ -452,6 +452,7 @@ static int64_t meta_int(const io::SafetensorsFile& f, const std::string& key) {
 
 void Trainer::load_checkpoint(const std::string& path) {
   io::SafetensorsFile f = io::load_safetensors(path);
+  if (!f.verified && !quiet_) std::cout << io::unverified_note(f) << "\n";
   auto meta = [&](const std::string& key) {
     auto it = f.metadata.find(key);
     return it == f.metadata.end() ? std::string("?") : it->second;
@@ -503,6 +504,7 @@ void Trainer::load_checkpoint(const std::string& path) {
 
 void Trainer::load_weights(const std::string& path) {
   io::SafetensorsFile f = io::load_safetensors(path);
+  if (!f.verified && !quiet_) std::cout << io::unverified_note(f) << "\n";
   // Everything load_state_dict(strict=True) would check: no tensor missing, none unexpected.
   std::map<std::string, bool> used;
   for (const auto& [name, tensor] : f.tensors) {
