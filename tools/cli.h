@@ -11,7 +11,9 @@
 // The exit code when the tool must stop now (help printed, or a bad command line), else nullopt.
 // A repeated option takes its last value, as common tools do (`--max-steps 20 ... --max-steps 5`
 // runs 5 steps), rather than being refused.
-inline std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv, const std::string& tool) {
+// `out` gets --help, `err` the error line (the fuzz harness, fuzz/fuzz_cli.cpp, passes sinks).
+inline std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv, const std::string& tool,
+                                             std::ostream& out = std::cout, std::ostream& err = std::cerr) {
   // Under a file-size limit (ulimit -f) a write past it raises SIGXFSZ, which kills the process
   // without a word; ignored, the write fails with EFBIG instead and the tool's own error path says
   // so in one line (the checkpoint writer then leaves the previous checkpoint intact).
@@ -22,10 +24,10 @@ inline std::optional<int> parse_command_line(CLI::App& app, int argc, char** arg
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
-    std::cout << app.help();
+    out << app.help();
     return 0;
   } catch (const CLI::ParseError& e) {
-    std::cerr << tool << ": error: " << e.what() << " (see " << tool << " --help)\n";
+    err << tool << ": error: " << e.what() << " (see " << tool << " --help)\n";
     return 2;
   }
   return std::nullopt;

@@ -20,15 +20,14 @@
 // memory), one line on stderr "gan_eval: error: ..."; 2 a bad option.
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "cli.h"
 #include "io/image_folder.h"
 #include "nn/backend.h"
 #include "metrics/evaluate.h"
+#include "tool_options.h"
 #include "train/models.h"
 
 namespace {
@@ -59,42 +58,16 @@ struct Progress {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string checkpoint, images_dir, reference = "train", device_str;
-  int64_t count = 0, reference_limit = 0, batch_size = 0;
-  uint64_t seed = 0;
-  int splits = 10;
-  bool json = false, quiet = false;
-  nn::metrics::EvalOptions options;
-  CLI::App app{"gan_eval: FID and IS of a gan_train checkpoint or of a folder of PNGs, against CIFAR-100"};
-  auto* ck = app.add_option("--checkpoint", checkpoint, "a gan_train checkpoint (.safetensors): evaluate its generator");
-  auto* im = app.add_option("--images", images_dir, "a folder of 32x32 RGB .png files: evaluate them");
-  ck->excludes(im);
-  app.add_option("--count", count, "images to generate (default 50000), or to read from --images (default all)");
-  app.add_option("--seed", seed, "seed of the generator's noise stream (as gan_sample --seed)")->capture_default_str();
-  app.add_option("--reference", reference, "CIFAR-100 split for the FID statistics: train (50000) or test (10000)")
-      ->capture_default_str();
-  app.add_option("--reference-limit", reference_limit,
-                 "use only the split's first N images (quick checks; the protocol says so; 0: all)")
-      ->capture_default_str();
-  app.add_option("--weights", options.weights_path, "FID Inception weights from tools/convert_inception.py")
-      ->capture_default_str();
-  app.add_option("--cache-dir", options.cache_dir, "folder for the reference statistics (default: the weights' folder)");
-  app.add_option("--data", options.data_dir, "CIFAR-100 binary folder")->capture_default_str();
-  app.add_option("--device", device_str, "cuda or cpu (default: cuda when a GPU is present)");
-  app.add_option("--batch-size", batch_size, "images per Inception forward (default 200 on CUDA, 8 on the CPU)");
-  app.add_option("--splits", splits, "IS splits")->capture_default_str();
-  app.add_flag("--json", json, "print one JSON object instead of the lines");
-  app.add_flag("--quiet", quiet, "no progress on stderr");
-  if (auto exit_code = parse_command_line(app, argc, argv, "gan_eval")) return *exit_code;
-  auto usage = [](const std::string& msg) {
-    std::cerr << "gan_eval: error: " << msg << " (see gan_eval --help)\n";
-    return 2;
-  };
-  if (checkpoint.empty() == images_dir.empty()) return usage("give either --checkpoint or --images");
-  if (reference != "train" && reference != "test") return usage("--reference must be train or test");
-  if (count < 0 || reference_limit < 0 || batch_size < 0) return usage("--count, --reference-limit and --batch-size must be >= 0");
-  if (splits < 1) return usage("--splits must be at least 1");
-  if (!device_str.empty() && device_str != "cpu" && device_str != "cuda") return usage("--device must be cpu or cuda");
+  GanEvalArgs args;
+  if (auto exit_code = parse_gan_eval(argc, argv, args)) return *exit_code;
+  const std::string &checkpoint = args.checkpoint, &images_dir = args.images_dir, &reference = args.reference,
+                    &device_str = args.device;
+  int64_t count = args.count;
+  const int64_t reference_limit = args.reference_limit, batch_size = args.batch_size;
+  const uint64_t seed = args.seed;
+  const int splits = args.splits;
+  const bool json = args.json, quiet = args.quiet;
+  nn::metrics::EvalOptions& options = args.options;
 
   try {
     nn::Device device = nn::Device::CPU;

@@ -7,31 +7,21 @@
 //
 // The generator is rebuilt from the configuration stored in the checkpoint, run in eval mode
 // (batchnorm running statistics), on the CPU unless --device cuda. --seed picks the noise.
-#include <CLI/CLI.hpp>
 #include <iostream>
 
-#include "cli.h"
 #include "io/png.h"
+#include "tool_options.h"
 #include "train/models.h"
 
 int main(int argc, char** argv) {
-  std::string checkpoint, out = "samples.png", device_name = "cpu";
-  int64_t count = 64, nrow = 8, steps = 10;
-  uint64_t seed = 0;
-  bool interpolate = false;
-  CLI::App app{"gan_sample: images from a gan_train checkpoint's generator"};
-  app.add_option("--checkpoint", checkpoint, "a gan_train checkpoint (.safetensors)")->required();
-  app.add_option("--out", out, "PNG file to write")->capture_default_str();
-  app.add_option("--count", count, "number of samples in the grid")->capture_default_str()->check(CLI::Range(1, 100000));
-  app.add_option("--nrow", nrow, "images per row")->capture_default_str()->check(CLI::Range(1, 100000));
-  app.add_option("--seed", seed, "seed of the noise vectors")->capture_default_str();
-  app.add_flag("--interpolate", interpolate, "a strip from one noise vector to another instead of a grid");
-  app.add_option("--steps", steps, "images in the interpolation strip")->capture_default_str()->check(CLI::Range(2, 10000));
-  app.add_option("--device", device_name, "cpu or cuda")->capture_default_str();
-  if (auto exit_code = parse_command_line(app, argc, argv, "gan_sample")) return *exit_code;
+  GanSampleArgs args;
+  if (auto exit_code = parse_gan_sample(argc, argv, args)) return *exit_code;
+  const std::string &checkpoint = args.checkpoint, &out = args.out, &device_name = args.device;
+  const int64_t count = args.count, steps = args.steps;
+  int64_t nrow = args.nrow;
+  const uint64_t seed = args.seed;
+  const bool interpolate = args.interpolate;
   try {
-    NN_CHECK(count > 0 && nrow > 0 && steps >= 2, "--count and --nrow must be positive and --steps at least 2");
-    NN_CHECK(device_name == "cpu" || device_name == "cuda", "--device must be cpu or cuda");
     const nn::Device device = device_name == "cuda" ? nn::Device::CUDA : nn::Device::CPU;
     auto gan = nn::train::load_generator(checkpoint, device);
 
