@@ -77,6 +77,8 @@ void validate(const Config& c) {
            c.train_images);
   NN_CHECK(c.checkpoint_every > 0 && c.checkpoint_every <= 1000000,
            "--checkpoint-every must be between 1 and 1000000, got ", c.checkpoint_every);
+  NN_CHECK(std::isfinite(c.checkpoint_minutes) && c.checkpoint_minutes >= 0 && c.checkpoint_minutes <= 1e6,
+           "--checkpoint-minutes must be between 0 (epoch ends only) and 1000000, got ", c.checkpoint_minutes);
   NN_CHECK(c.log_every > 0 && c.log_every <= 100000, "--log-every must be between 1 and 100000, got ", c.log_every);
   NN_CHECK(c.dtype == "float32" || c.dtype == "float64", "--dtype must be float32 or float64, got '", c.dtype, "'");
   NN_CHECK(c.dtype == "float32" || c.device == "cpu", "--dtype float64 runs on the CPU only: add --device cpu");
@@ -110,6 +112,7 @@ std::string config_to_json(const Config& c) {
                       {"max_steps", c.max_steps},
                       {"train_images", c.train_images},
                       {"checkpoint_every", c.checkpoint_every},
+                      {"checkpoint_minutes", c.checkpoint_minutes},
                       {"log_every", c.log_every},
                       {"deterministic", c.deterministic},
                       {"dtype", c.dtype},
@@ -144,6 +147,7 @@ Config config_from_json(const std::string& text) {
     c.max_steps = j.at("max_steps").get<int64_t>();
     c.train_images = j.value("train_images", int64_t{0});
     c.checkpoint_every = j.at("checkpoint_every").get<int64_t>();
+    c.checkpoint_minutes = j.value("checkpoint_minutes", c.checkpoint_minutes);
     c.log_every = j.at("log_every").get<int64_t>();
     c.deterministic = j.at("deterministic").get<bool>();
     c.dtype = j.value("dtype", std::string("float32"));

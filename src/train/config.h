@@ -26,6 +26,9 @@ struct Config {
   int64_t max_steps = 0;     // stop at this global step (0: no limit)
   int64_t train_images = 0;  // train on the first N images only (0: all 50000); for quick runs
   int64_t checkpoint_every = 10;  // keep a checkpoint every N epochs (the latest is always kept)
+  // Also rewrite checkpoint_latest between steps once this many minutes have passed since the last
+  // save (0: at epoch ends only), so a kill -9 loses at most that much work.
+  double checkpoint_minutes = 10;
   int64_t log_every = 50;    // plain log line / metrics read-back period in steps
   std::string resume;        // "", a checkpoint path, or "auto"
   bool deterministic = false;

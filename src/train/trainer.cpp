@@ -423,6 +423,8 @@ void Trainer::save_checkpoint(const std::string& path) const {
       {"config", config_to_json(config_)},
       {"step", std::to_string(step_)},
       {"epoch", std::to_string(sampler_ ? step_ / sampler_->batches_per_epoch() : 0)},
+      // The position inside the epoch is step % batches_per_epoch: a resume checks it has the same.
+      {"batches_per_epoch", std::to_string(sampler_ ? sampler_->batches_per_epoch() : 0)},
       {"adam_g_step", std::to_string(adam_g_->step_count())},
       {"adam_d_step", std::to_string(adam_d_->step_count())},
       {"noise_rng_offset", std::to_string(noise_rng_.offset)},
@@ -450,6 +452,36 @@ static int64_t meta_int(const io::SafetensorsFile& f, const std::string& key) {
   }
 }
 
+// The counters of a checkpoint advance together (the schedules at the top of this file): each step
+// takes one Adam step per network, runs G in training mode once and D three times (dcgan: real,
+// fake for D, fake for G) or twice (keras), and every batchnorm counts the batches it saw (from
+// where --init-from's weights left it, so at least that many). The epoch is step / batches per
+// epoch, and batches per epoch must be this run's, or the position inside the epoch would move.
+void Trainer::check_counters(const io::SafetensorsFile& f) const {
+  const std::string& path = f.path;
+  const int64_t step = meta_int(f, "step"), adam_g = meta_int(f, "adam_g_step"), adam_d = meta_int(f, "adam_d_step");
+  NN_CHECK(adam_g == step && adam_d == step, "checkpoint ", path, " is inconsistent: step ", step,
+           " but Adam steps ", adam_g, " (G) and ", adam_d, " (D); each step takes one Adam step per network");
+  auto check_batchnorms = [&](const std::string& prefix, const Network& n, int64_t forwards_per_step) {
+    for (const auto& bn : n.batchnorms) {
+      const std::string name = prefix + bn->name() + ".num_batches_tracked";
+      const int64_t seen = f.get(name).data<int64_t>()[0];
+      NN_CHECK(seen >= 0 && seen / forwards_per_step >= step, "checkpoint ", path, " is inconsistent: ", name, " is ",
+               seen, ", fewer than the ", forwards_per_step, " batches per step of ", step, " steps");
+    }
+  };
+  check_batchnorms("generator.", gan_->generator, 1);
+  check_batchnorms("discriminator.", gan_->discriminator, config_.preset == "dcgan" ? 3 : 2);
+  if (sampler_ && f.metadata.count("batches_per_epoch")) {  // (older checkpoints lack it)
+    const int64_t theirs = meta_int(f, "batches_per_epoch"), ours = sampler_->batches_per_epoch();
+    NN_CHECK(theirs == ours, "checkpoint ", path, " was trained with ", theirs, " batches per epoch; this run has ", ours,
+             " (", sampler_->size(), " images at batch ", config_.batch_size,
+             "): resuming needs the same data and --train-images");
+    NN_CHECK(meta_int(f, "epoch") == step / ours, "checkpoint ", path, " is inconsistent: step ", step, " is in epoch ",
+             step / ours, ", not ", meta_int(f, "epoch"));
+  }
+}
+
 void Trainer::load_checkpoint(const std::string& path) {
   io::SafetensorsFile f = io::load_safetensors(path);
   if (!f.verified && !quiet_) std::cout << io::unverified_note(f) << "\n";
@@ -466,19 +498,28 @@ void Trainer::load_checkpoint(const std::string& path) {
                                    ", loss ", config_.loss);
   NN_CHECK(theirs == ours, "checkpoint ", path, " is from another model (", theirs, "); this run is ", ours);
   Config saved = config_from_json(meta("config"));
+  NN_CHECK(str_cat("preset ", saved.preset, ", width ", saved.width, ", noise ", saved.noise_dim, ", loss ", saved.loss) ==
+               theirs,
+           "checkpoint ", path, " is inconsistent: its configuration says preset ", saved.preset, ", width ",
+           saved.width, ", noise ", saved.noise_dim, ", loss ", saved.loss, " but its metadata ", theirs);
   NN_CHECK(saved.dtype == config_.dtype, "checkpoint ", path, " was trained with --dtype ", saved.dtype,
            "; resuming needs the same (got --dtype ", config_.dtype, ")");
   NN_CHECK(saved.batch_size == config_.batch_size && saved.seed == config_.seed, "checkpoint ", path,
            " was trained with batch ", saved.batch_size, " and seed ", saved.seed, "; resuming needs the same (got batch ",
            config_.batch_size, ", seed ", config_.seed, ")");
 
-  for (auto& [name, dst] : checkpoint_tensors()) {
+  // Everything is checked before anything is copied: a refused checkpoint leaves the trainer as it was.
+  auto tensors = checkpoint_tensors();
+  for (const auto& [name, dst] : tensors) {
     NN_CHECK(f.has(name), "checkpoint ", path, " is corrupt: it has no tensor ", name);
     const Tensor& src = f.get(name);
     NN_CHECK(src.shape() == dst.shape() && src.dtype() == dst.dtype(), "checkpoint ", path, " is corrupt: tensor ",
-             name, " is ", src.str(), ", expected ", dst.str());
-    if (dst.dtype() != DType::I64) dst.copy_(src);
+             name, " is ", src.str(), ", expected ", dst.str(), " (its configuration says preset ", saved.preset,
+             ", width ", saved.width, ", noise ", saved.noise_dim, ")");
   }
+  check_counters(f);
+  for (auto& [name, dst] : tensors)
+    if (dst.dtype() != DType::I64) dst.copy_(f.get(name));
   auto restore_counts = [&](const std::string& prefix, Network& n) {
     for (auto& bn : n.batchnorms) bn->num_batches_tracked = f.get(prefix + bn->name() + ".num_batches_tracked").data<int64_t>()[0];
   };
@@ -560,6 +601,7 @@ void Trainer::load_weights(const std::string& path) {
 void Trainer::write_checkpoints(bool epoch_end) {
   save_checkpoint(latest_checkpoint_path());
   last_good_step_ = step_;
+  last_save_ = std::chrono::steady_clock::now();
   const int64_t per_epoch = sampler_->batches_per_epoch();
   if (epoch_end && (step_ / per_epoch) % config_.checkpoint_every == 0) {
     std::ostringstream name;
@@ -707,6 +749,7 @@ int Trainer::run() {
   }
 
   using Clock = std::chrono::steady_clock;
+  last_save_ = Clock::now();  // a resumed run's checkpoint is as new as the run
   constexpr int64_t kEtaSteps = 3;
   const int64_t first_step = step_;
   double eta_seconds = 0;
@@ -735,7 +778,12 @@ int Trainer::run() {
 
     const bool epoch_end = step_ % per_epoch == 0;
     const bool stopping = step_ == end_step || stop_signal() != 0;
-    if (metrics_rows_ == config_.log_every || epoch_end || stopping) {
+    // --checkpoint-minutes: between steps, once that long has passed since the last save. The
+    // metrics are flushed first, so metrics.csv holds every step the checkpoint has.
+    const bool timed_save = !epoch_end && !stopping && config_.checkpoint_minutes > 0 &&
+                            std::chrono::duration<double>(Clock::now() - last_save_).count() >=
+                                config_.checkpoint_minutes * 60;
+    if (metrics_rows_ == config_.log_every || epoch_end || stopping || (timed_save && metrics_rows_ > 0)) {
       cuda_synchronize();  // the window's time is then the GPU's real work, not just queued launches
       const double seconds = std::chrono::duration<double>(Clock::now() - window_start).count();
       images_per_second = seconds > 0 ? window_steps * config_.batch_size / seconds : 0;
@@ -743,6 +791,7 @@ int Trainer::run() {
       window_start = Clock::now();
       window_steps = 0;
     }
+    if (timed_save) write_checkpoints(false);
     if (epoch_end) {
       write_samples(step_ / per_epoch - 1);
       // Before the checkpoints, so that the latest one carries this evaluation's best FID.

@@ -11,6 +11,7 @@
 // counters and the full configuration; training N steps straight or N/2 + resume + N/2 gives
 // bit-identical weights on the CPU (tests/test_trainer.cpp).
 #pragma once
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -23,6 +24,9 @@
 
 namespace nn::metrics {
 class Evaluator;
+}
+namespace nn::io {
+struct SafetensorsFile;
 }
 
 namespace nn::train {
@@ -88,6 +92,7 @@ class Trainer {
   void flush_metrics(double images_per_second, bool end_of_epoch);
   void write_samples(int64_t epoch) const;
   void write_checkpoints(bool epoch_end);
+  void check_counters(const io::SafetensorsFile& f) const;  // a checkpoint's counters agree (load_checkpoint)
   void evaluate();  // --eval-every: FID and IS now, eval.csv, the best-FID checkpoint
   bool eval_due(int64_t step, int64_t per_epoch) const;
   Tensor d_loss(const Tensor& out_real, const Tensor& out_fake) const;
@@ -112,6 +117,7 @@ class Trainer {
   Generator noise_rng_;
   int64_t step_ = 0;
   int64_t last_good_step_ = -1;  // step of the last checkpoint written
+  std::chrono::steady_clock::time_point last_save_;  // when checkpoint_latest was last written (--checkpoint-minutes)
   // Per-step numbers, on the device: rows of (loss_d, loss_g, d_x, d_g_z1, d_g_z2).
   Tensor metrics_buffer_;
   int64_t metrics_rows_ = 0;
