@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
@@ -218,6 +219,64 @@ TEST(CrashSafety, TimedSavesInsideAnEpochResumeBitExact) {
   const auto a = straight.checkpoint_tensors(), b = r.checkpoint_tensors();
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].second.to_vector(), b[i].second.to_vector()) << a[i].first;
+}
+
+// ------------------------------------------------------------------ gan_train, as a user runs it
+
+struct ToolRun {
+  int exit_code;
+  std::string output;
+};
+
+ToolRun run_gan_train(const std::string& args) {
+  FILE* p = popen((kGanTrain + " " + args + " 2>&1").c_str(), "r");
+  ToolRun r{-1, ""};
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// One flipped bit in the tensor data: the resume stops with one line naming the tensor, where it
+// used to train on from the damaged weights. The same file without its checksums (as another
+// writer would leave it) loads, with a line saying it is unverified.
+TEST(CrashSafety, GanTrainRefusesADamagedCheckpointAndNotesAnUnverifiedOne) {
+  NN_SKIP_WITHOUT_CIFAR();
+  TempDir dir("gt_damage");
+  const std::string flags = "--device cpu --width 8 --batch-size 16 --train-images 64 --data " + cifar100_dir();
+  ToolRun r = run_gan_train(flags + " --out " + (dir / "a") + " --max-steps 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string ckpt = dir / "a/checkpoint_latest.safetensors";
+  Bytes bytes = read_all(ckpt);
+  uint64_t header_bytes = 0;
+  for (int i = 0; i < 8; ++i) header_bytes |= uint64_t{bytes[i]} << (8 * i);
+  Bytes damaged = bytes;
+  damaged[8 + header_bytes + 1000] ^= 0x04;
+  write_all(dir / "damaged.safetensors", damaged);
+  r = run_gan_train(flags + " --out " + (dir / "b") + " --max-steps 4 --resume " + (dir / "damaged.safetensors"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("fails its checksum"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("tensor '"), std::string::npos) << r.output;
+
+  // The header without the three checksum entries, the data as it was.
+  nlohmann::ordered_json header = nlohmann::ordered_json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<long>(header_bytes));
+  for (const char* key : {"nn.checksum.algorithm", "nn.checksum.tensors", "nn.checksum.header"})
+    header["__metadata__"].erase(key);
+  const std::string text = header.dump();
+  Bytes plain;
+  for (int i = 0; i < 8; ++i) plain.push_back(static_cast<uint8_t>(uint64_t{text.size()} >> (8 * i)));
+  plain.insert(plain.end(), text.begin(), text.end());
+  plain.insert(plain.end(), bytes.begin() + 8 + static_cast<long>(header_bytes), bytes.end());
+  write_all(dir / "plain.safetensors", plain);
+  r = run_gan_train(flags + " --out " + (dir / "c") + " --max-steps 3 --resume " + (dir / "plain.safetensors"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("has no checksums (written by PyTorch or an older gan_train): its contents are unverified"),
+            std::string::npos)
+      << r.output;
+  EXPECT_TRUE(io::load_safetensors(dir / "c/checkpoint_latest.safetensors").verified) << "what it writes has checksums";
 }
 
 // ------------------------------------------------------------------ SIGKILL at random moments
