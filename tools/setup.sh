@@ -41,6 +41,7 @@ check_cmd cmake cmake
 check_cmd g++ g++
 have_cmd ninja || have_cmd make || missing+=(ninja-build)
 check_cmd python3 python3
+check_cmd clang++ clang   # the fuzz harnesses (tools/fuzz.sh: libFuzzer is clang's)
 # GoogleTest: Debian's prebuilt libgtest-dev, or its sources unpacked into .deps.
 if have_header gtest/gtest.h; then :
 elif [[ -f "$NN_DEPS_DIR/usr/src/googletest/CMakeLists.txt" ]]; then deps_used+=(googletest)
@@ -108,7 +109,7 @@ if ! have_cmd apt-get; then
   # LAPACK (the CUDA build's FID uses cuSOLVER).
   required=()
   for pkg in "${missing[@]}"; do
-    if [[ "$pkg" == libbenchmark-dev || "$pkg" == liblapack-dev ]]; then
+    if [[ "$pkg" == libbenchmark-dev || "$pkg" == liblapack-dev || "$pkg" == clang ]]; then
       optional+=("$pkg")
     else
       required+=("$pkg")
@@ -117,7 +118,7 @@ if ! have_cmd apt-get; then
   if [[ ${#required[@]} -gt 0 ]]; then
     nn_die "no apt-get here and missing: ${required[*]} (run tools/fetch_gpu_deps.sh on a Debian machine and bring .deps/ along)"
   fi
-  nn_log "no apt-get here; using what is present ($summary)${optional[*]:+; optional and missing: ${optional[*]} (without Google Benchmark the benchmarks may not build; without LAPACK the FID runs on the GPU only)}"
+  nn_log "no apt-get here; using what is present ($summary)${optional[*]:+; optional and missing: ${optional[*]} (without Google Benchmark the benchmarks may not build; without LAPACK the FID runs on the GPU only; without clang no fuzzing)}"
   exit 0
 fi
 

@@ -6,10 +6,13 @@
 // for the host: losses and D outputs go into a device buffer that is read back every
 // `log_every` steps, which is also when a NaN is noticed.
 //
-// Checkpoints (safetensors) hold both networks (with batchnorm running statistics and
-// num_batches_tracked), both Adam states, and in __metadata__ the step, the random streams'
-// counters and the full configuration; training N steps straight or N/2 + resume + N/2 gives
-// bit-identical weights on the CPU (tests/test_trainer.cpp).
+// Checkpoints (safetensors, checksummed: io/safetensors.h) hold both networks (with batchnorm
+// running statistics and num_batches_tracked), both Adam states, and in __metadata__ the step,
+// the random streams' counters, the batches per epoch and the full configuration. The latest is
+// rewritten at epoch ends, on a stop, and between steps every --checkpoint-minutes; a resume
+// cross-checks the counters (check_counters) before it changes anything. Training N steps
+// straight or N/2 + resume + N/2 gives bit-identical weights on the CPU, from any step
+// (tests/test_trainer.cpp, tests/test_crash_safety.cpp).
 #pragma once
 #include <chrono>
 #include <functional>
