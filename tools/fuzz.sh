@@ -35,9 +35,10 @@ command -v clang++ >/dev/null 2>&1 || nn_die "clang++ not found (Debian: apt-get
 generator=()
 command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
 if [[ ! -f "$build_dir/CMakeCache.txt" ]]; then
+  mkdir -p "$build_dir"
   CC=clang CXX=clang++ cmake -S . -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DNN_FUZZ=ON -DNN_CUDA=OFF -DNN_OPENBLAS=OFF -DNN_ONEDNN=OFF -DNN_BUILD_TESTS=OFF -DNN_BUILD_BENCH=OFF \
-    >"$build_dir.configure.log" 2>&1 || { tail -n 20 "$build_dir.configure.log" >&2; nn_die "configure failed"; }
+    >"$build_dir/configure.log" 2>&1 || { tail -n 20 "$build_dir/configure.log" >&2; nn_die "configure failed"; }
 fi
 cmake --build "$build_dir" --parallel "$(nn_jobs)" --target "${harnesses[@]}" >/dev/null ||
   { cmake --build "$build_dir" --target "${harnesses[@]}" 2>&1 | grep -m 20 -E "error" >&2; nn_die "build failed"; }
