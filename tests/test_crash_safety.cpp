@@ -4,6 +4,7 @@
 // killed with SIGKILL at random moments leaves only verifiable checkpoints and, resumed, ends
 // bit-identical to a run that was never interrupted.
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -219,6 +220,22 @@ TEST(CrashSafety, TimedSavesInsideAnEpochResumeBitExact) {
   const auto a = straight.checkpoint_tensors(), b = r.checkpoint_tensors();
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].second.to_vector(), b[i].second.to_vector()) << a[i].first;
+}
+
+// A leftover temporary file is removed, never written through: a FIFO there would block the
+// write, a symbolic link would send the bytes elsewhere.
+TEST(CrashSafety, ALeftoverTemporaryFileIsReplacedNotWrittenThrough) {
+  TempDir dir("leftover");
+  const std::string path = dir / "ckpt.safetensors", tmp = path + ".tmp", elsewhere = dir / "elsewhere";
+  write_all(elsewhere, {1, 2, 3});
+  fs::create_symlink(elsewhere, tmp);
+  io::save_safetensors(path, {{"x", Tensor::ones({2})}});
+  EXPECT_EQ(read_all(elsewhere), (Bytes{1, 2, 3})) << "the link's target was written";
+  EXPECT_FALSE(fs::exists(fs::symlink_status(tmp)));
+  ASSERT_EQ(mkfifo(tmp.c_str(), 0644), 0);
+  io::save_safetensors(path, {{"x", Tensor::zeros({3})}});  // would block forever on the FIFO
+  EXPECT_EQ(io::load_safetensors(path).get("x").numel(), 3);
+  EXPECT_FALSE(fs::exists(fs::symlink_status(tmp)));
 }
 
 // ------------------------------------------------------------------ gan_train, as a user runs it

@@ -59,10 +59,16 @@ void write_file_atomically(const std::string& path, const std::vector<ByteSpan>&
     throw_error(str_cat("cannot write ", what, " ", path, ": ", std::strerror(err)));
   };
 
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // A leftover temporary file (from a run killed mid-write) is removed first, and the new one is
+  // created exclusively: whatever was there (a FIFO, which an open for writing would wait on; a
+  // symbolic link, which it would follow) is never written through.
+  ::unlink(tmp.c_str());  // best effort: the exclusive open below reports whatever is in the way
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) {
     // open() failed, so no temporary file of ours exists and there is nothing to remove.
-    throw_error(str_cat("cannot write ", what, " ", path, ": ", std::strerror(errno)));
+    const int err = errno;
+    throw_error(str_cat("cannot write ", what, " ", path, ": ", std::strerror(err),
+                        err == EEXIST ? str_cat(" (", tmp, " is in the way and is not a file)") : std::string()));
   }
   for (const ByteSpan& piece : pieces) {
     if (piece.size > 0 && !write_all(fd, piece.data, piece.size)) fail(errno, fd);

@@ -6,6 +6,9 @@
 // file in one step, so a reader sees either the whole old file or the whole new one. The directory
 // is fsync'ed afterwards, best effort, so the rename itself survives a power cut.
 //
+// A leftover `path + ".tmp"` (a run killed mid-write) is removed first and the temporary file is
+// created exclusively, so a FIFO or a symbolic link left there is never written through.
+//
 // On any error (directory missing or read-only, a path component that is a regular file, disk
 // full, file-size limit) the temporary file is removed, the file under `path` is left exactly as
 // it was, and nn::Error is thrown: "cannot write <what> <path>: <strerror>".
