@@ -110,6 +110,22 @@ void resize_bilinear_fwd_cuda(const float* x, float* y, int64_t NC, int64_t H, i
 void resize_bilinear_bwd_cuda(const float* dy, float* dx, int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW,
                               cudaStream_t s);
 
+// Nearest upsampling of planes (NC, H, W) by an integer factor s (resize_math.h); the backward
+// dx += the s x s block sums of dy, as a gather (deterministic).
+void upsample_nearest_fwd_cuda(const float* x, float* y, int64_t NC, int64_t H, int64_t W, int64_t s,
+                               cudaStream_t stream);
+void upsample_nearest_bwd_cuda(const float* dy, float* dx, int64_t NC, int64_t H, int64_t W, int64_t s,
+                               cudaStream_t stream);
+
+// ---- spectral_norm.cu (spectral_norm_math.h): the device-side divisions of spectral
+// normalisation; every scalar (sigma, a sum of squares, <dy, W>) is a one-element device buffer.
+void sn_divide_by_sigma_cuda(const float* x, const float* sigma, float* y, int64_t n, cudaStream_t s);
+// y = x / max(sqrt(sum_of_squares), eps), as F.normalize.
+void sn_normalize_cuda(const float* x, const float* sum_of_squares, float* y, int64_t n, float eps, cudaStream_t s);
+// dw[i,j] += dy[i,j] / sigma - (<dy, W> / sigma^2) u[i] v[j]  (rows x cols, row-major).
+void sn_weight_grad_cuda(const float* dy, const float* sigma, const float* dy_dot_w, const float* u, const float* v,
+                         float* dw, int64_t rows, int64_t cols, cudaStream_t s);
+
 // ---- softmax.cu: softmax over the rows of (N, K) (softmax_math.h).
 void softmax_fwd_cuda(const float* x, float* y, int64_t N, int64_t K, cudaStream_t s);
 // dx += y (dy - sum(dy y)) per row.

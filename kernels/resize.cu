@@ -10,7 +10,8 @@
 //             fixed order: no atomics, the same bits every run. (A scatter with atomicAdd would
 //             make the ~(out/in)^2 outputs of an upsampling collide on the same input pixel and
 //             round differently from run to run.) The CPU twin is the scatter; same terms, other order.
-// Tests: tests/test_resize.cpp (CudaParity.resize_bilinear); validated and timed in
+// Also upsample_nearest2d's two gathers (below).
+// Tests: tests/test_resize.cpp (CudaParity.resize_bilinear, CudaParity.upsample_nearest2d); validated and timed in
 // bench/bench_kernels.cpp.
 #include <cstdint>
 
@@ -55,7 +56,45 @@ __global__ void resize_bilinear_bwd_kernel(const float* __restrict__ dy, float* 
   }
 }
 
+// upsample_nearest2d: one thread per output (forward), one per input (backward, the gather of
+// upsample_nearest_grad_at, in the CPU's order).
+__global__ void upsample_nearest_fwd_kernel(const float* __restrict__ x, float* __restrict__ y, int64_t n, int64_t H,
+                                            int64_t W, int64_t s) {
+  const int64_t OH = H * s, OW = W * s;
+  NN_GRID_STRIDE_LOOP(o, n) {
+    const int64_t ow = o % OW, rest = o / OW;
+    const int64_t oh = rest % OH, p = rest / OH;
+    y[o] = x[(p * H + oh / s) * W + ow / s];
+  }
+}
+
+__global__ void upsample_nearest_bwd_kernel(const float* __restrict__ dy, float* __restrict__ dx, int64_t n, int64_t H,
+                                            int64_t W, int64_t s) {
+  const int64_t OW = W * s;
+  NN_GRID_STRIDE_LOOP(i, n) {
+    const int64_t j = i % W, rest = i / W;
+    const int64_t r = rest % H, p = rest / H;
+    dx[i] += upsample_nearest_grad_at(dy + p * H * s * OW, OW, r, j, s);
+  }
+}
+
 }  // namespace
+
+void upsample_nearest_fwd_cuda(const float* x, float* y, int64_t NC, int64_t H, int64_t W, int64_t s,
+                               cudaStream_t stream) {
+  const int64_t n = NC * H * s * W * s;
+  if (n == 0) return;
+  upsample_nearest_fwd_kernel<<<grid_for(n), kThreads, 0, stream>>>(x, y, n, H, W, s);
+  NN_LAUNCH_CHECK(stream);
+}
+
+void upsample_nearest_bwd_cuda(const float* dy, float* dx, int64_t NC, int64_t H, int64_t W, int64_t s,
+                               cudaStream_t stream) {
+  const int64_t n = NC * H * W;
+  if (n == 0) return;
+  upsample_nearest_bwd_kernel<<<grid_for(n), kThreads, 0, stream>>>(dy, dx, n, H, W, s);
+  NN_LAUNCH_CHECK(stream);
+}
 
 void resize_bilinear_fwd_cuda(const float* x, float* y, int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW,
                               cudaStream_t s) {

@@ -74,3 +74,17 @@ NN_HD void linear_covering_outputs(int64_t i, int64_t out_size, T scale, int64_t
 }
 
 }  // namespace nn
+
+// ---- upsample_nearest2d: nearest-neighbour upsampling by an integer factor s, as PyTorch's
+// F.interpolate(x, scale_factor=s, mode="nearest") (for an integer s its source index
+// floor(dst * in / out) is exactly dst / s). Output (oh, ow) reads input (oh / s, ow / s).
+//   forward:  y[oh, ow] = x[oh / s, ow / s]
+//   backward: dx[i, j] = sum over a, b in [0, s) of dy[i s + a, j s + b]
+// The backward is this gather, in this order (a outer, b inner), on the CPU and on the GPU alike.
+template <class T>
+NN_HD T upsample_nearest_grad_at(const T* dy_plane, int64_t OW, int64_t i, int64_t j, int64_t s) {
+  T acc = T(0);
+  for (int64_t a = 0; a < s; ++a)
+    for (int64_t b = 0; b < s; ++b) acc += dy_plane[(i * s + a) * OW + j * s + b];
+  return acc;
+}

@@ -1,6 +1,8 @@
 // nn.cpp — the parameter arena, DCGAN initialisation and the layers (see nn.h).
 #include "nn/nn.h"
 
+#include <algorithm>
+#include <cmath>
 #include <sstream>
 
 namespace nn {
@@ -31,12 +33,24 @@ Tensor ParameterArena::add_parameter(const std::string& name, const Shape& shape
   return t;
 }
 
-Tensor ParameterArena::add_buffer(const std::string& name, const Shape& shape, double initial_value) {
+Tensor ParameterArena::add_buffer(const std::string& name, const Shape& shape, double initial_value,
+                                  bool random_unit_vector) {
   for (const Buffer& b : buffers_) NN_CHECK(b.name != name, "ParameterArena: duplicate buffer name ", name);
   size_t offset = reserve(shape, buffer_end_);
   Tensor t = unbound_view(shape);
-  buffers_.push_back(Buffer{name, t, initial_value, offset});
+  buffers_.push_back(Buffer{name, t, initial_value, offset, random_unit_vector});
   return t;
+}
+
+void ParameterArena::set_init(const Tensor& param, ParamInit init, double gain) {
+  for (Parameter& p : params_) {
+    if (&p.tensor.impl() == &param.impl()) {
+      p.init = init;
+      p.init_gain = gain;
+      return;
+    }
+  }
+  throw_error("ParameterArena::set_init: not a parameter of this arena");
 }
 
 void ParameterArena::build(Device device, DType dtype) {
@@ -110,16 +124,74 @@ void init_dcgan(ParameterArena& arena, Generator& gen) {
       case ParamInit::Weight: t.normal_(gen, 0.0, 0.02); break;
       case ParamInit::BatchNormWeight: t.normal_(gen, 1.0, 0.02); break;
       case ParamInit::Bias: t.fill_(0.0); break;
+      case ParamInit::XavierUniform: throw_error(str_cat("init_dcgan: ", p.name, " is drawn by init_sngan (XavierUniform)"));
     }
+  }
+}
+
+// fan_in and fan_out as torch.nn.init computes them: dim 1 and dim 0, times the receptive field.
+static void fans(const Shape& shape, double* fan_in, double* fan_out) {
+  NN_CHECK(shape.size() >= 2, "xavier_uniform: needs a weight of at least 2 dimensions, got ", shape_str(shape));
+  double receptive = 1;
+  for (size_t i = 2; i < shape.size(); ++i) receptive *= static_cast<double>(shape[i]);
+  *fan_in = static_cast<double>(shape[1]) * receptive;
+  *fan_out = static_cast<double>(shape[0]) * receptive;
+}
+
+void init_sngan(ParameterArena& arena, Generator& gen) {
+  NN_CHECK(arena.built(), "init_sngan: build the arena first");
+  for (const Parameter& p : arena.parameters()) {
+    Tensor t = p.tensor;
+    switch (p.init) {
+      case ParamInit::XavierUniform: {
+        double fan_in = 0, fan_out = 0;
+        fans(t.shape(), &fan_in, &fan_out);
+        const double a = p.init_gain * std::sqrt(6.0 / (fan_in + fan_out));
+        t.uniform_(gen, -a, a);
+        break;
+      }
+      case ParamInit::Weight: t.normal_(gen, 0.0, 0.02); break;
+      case ParamInit::BatchNormWeight: t.fill_(1.0); break;  // PyTorch's BatchNorm default
+      case ParamInit::Bias: t.fill_(0.0); break;
+    }
+  }
+}
+
+void init_spectral_norm_vectors(ParameterArena& arena, Generator& gen) {
+  NN_CHECK(arena.built(), "init_spectral_norm_vectors: build the arena first");
+  for (const Buffer& b : arena.buffers()) {
+    if (!b.random_unit_vector) continue;
+    Tensor host = Tensor::empty(b.tensor.shape(), b.tensor.dtype(), Device::CPU);
+    host.normal_(gen, 0.0, 1.0);
+    std::vector<double> x = host.to_vector();
+    double sum_of_squares = 0;
+    for (double v : x) sum_of_squares += v * v;
+    const double norm = std::max(std::sqrt(sum_of_squares), 1e-12);
+    for (double& v : x) v /= norm;
+    b.tensor.copy_(Tensor::from_vector(b.tensor.shape(), x, b.tensor.dtype()));
   }
 }
 
 // ---------------------------------------------------------------- layers
 
-Linear::Linear(ParameterArena& arena, const std::string& name, int64_t in, int64_t out, bool has_bias)
+void SpectralNormWeight::declare(ParameterArena& arena, const std::string& name, const Shape& shape) {
+  const int64_t rows = shape[0], cols = shape_numel(shape) / rows;
+  u = arena.add_buffer(name + ".weight_u", {rows}, 0.0, /*random_unit_vector=*/true);
+  v = arena.add_buffer(name + ".weight_v", {cols}, 0.0, /*random_unit_vector=*/true);
+}
+
+Tensor SpectralNormWeight::effective(const Tensor& weight, bool training) const {
+  if (!on()) return weight;
+  if (training) spectral_norm_power_iteration_(weight, u, v);
+  return spectral_normalize(weight, u, v);
+}
+
+Linear::Linear(ParameterArena& arena, const std::string& name, int64_t in, int64_t out, bool has_bias,
+               bool spectral_norm)
     : in_(in), out_(out) {
-  weight = arena.add_parameter(name + ".weight", {out, in}, ParamInit::Weight);
+  weight = arena.add_parameter(name + (spectral_norm ? ".weight_orig" : ".weight"), {out, in}, ParamInit::Weight);
   if (has_bias) bias = arena.add_parameter(name + ".bias", {out}, ParamInit::Bias);
+  if (spectral_norm) sn.declare(arena, name, {out, in});
 }
 std::string Linear::describe() const {
   return str_cat("Linear(in_features=", in_, ", out_features=", out_, ", bias=", bias.defined() ? "True" : "False",
@@ -127,16 +199,18 @@ std::string Linear::describe() const {
 }
 
 Conv2d::Conv2d(ParameterArena& arena, const std::string& name, int64_t in, int64_t out, int kernel, int stride,
-               int padding, bool has_bias)
-    : Conv2d(arena, name, in, out, kernel, kernel, Conv2dArgs::make(stride, padding), has_bias) {}
+               int padding, bool has_bias, bool spectral_norm)
+    : Conv2d(arena, name, in, out, kernel, kernel, Conv2dArgs::make(stride, padding), has_bias, spectral_norm) {}
 Conv2d::Conv2d(ParameterArena& arena, const std::string& name, int64_t in, int64_t out, int kernel_h, int kernel_w,
-               const Conv2dArgs& args, bool has_bias)
+               const Conv2dArgs& args, bool has_bias, bool spectral_norm)
     : in_(in), out_(out), kernel_h_(kernel_h), kernel_w_(kernel_w), args_(args) {
   NN_CHECK(kernel_h >= 1 && kernel_w >= 1, "Conv2d ", name, ": kernel must be >= 1, got (", kernel_h, ",", kernel_w,
            ")");
   NN_CHECK(args.out_pad_h == 0 && args.out_pad_w == 0, "Conv2d ", name, ": output_padding is for ConvTranspose2d");
-  weight = arena.add_parameter(name + ".weight", {out, in, kernel_h, kernel_w}, ParamInit::Weight);
+  const Shape shape{out, in, kernel_h, kernel_w};
+  weight = arena.add_parameter(name + (spectral_norm ? ".weight_orig" : ".weight"), shape, ParamInit::Weight);
   if (has_bias) bias = arena.add_parameter(name + ".bias", {out}, ParamInit::Bias);
+  if (spectral_norm) sn.declare(arena, name, shape);
 }
 std::string Conv2d::describe() const {
   // Square and symmetric: the short form the DCGAN layers have always printed; otherwise PyTorch's
@@ -227,7 +301,7 @@ std::string Sequential::describe() const {
   return os.str();
 }
 void Sequential::train(bool on) {
-  set_training(on);
+  training_ = on;
   for (auto& layer : layers_) layer->set_training(on);
 }
 

@@ -46,7 +46,41 @@ TEST(CudaParity, resize_bilinear) {
               {rand_tensor({3, 2, 6, 40}, 13).requires_grad_()});
 }
 
+TEST(Gradcheck, upsample_nearest2d) {
+  gradcheck([](const auto& in) { return upsample_nearest2d(in[0], 2); }, {rand_tensor({2, 3, 3, 4}, 31).requires_grad_()});
+  gradcheck([](const auto& in) { return upsample_nearest2d(in[0], 3); }, {rand_tensor({1, 2, 2, 1}, 32).requires_grad_()});
+  gradcheck([](const auto& in) { return upsample_nearest2d(in[0], 1); }, {rand_tensor({1, 1, 2, 2}, 33).requires_grad_()});
+}
+
+TEST(CudaParity, upsample_nearest2d) {
+  NN_SKIP_WITHOUT_CUDA();
+  // The SNGAN generator's three upsamplings: 4 -> 8 -> 16 -> 32 at 256 channels (a batch of 4).
+  for (int64_t side : {4, 8, 16})
+    cuda_parity([](const auto& in) { return upsample_nearest2d(in[0], 2); },
+                {rand_tensor({4, 256, side, side}, 40 + static_cast<uint64_t>(side)).requires_grad_()});
+  cuda_parity([](const auto& in) { return upsample_nearest2d(in[0], 3); },
+              {rand_tensor({2, 3, 5, 7}, 44).requires_grad_()});
+}
+
 // ---------------------------------------------------------------- known values
+
+// Each pixel becomes an s x s block; the gradient of a pixel is the sum of its block's gradients.
+// (torch: F.interpolate(x, scale_factor=2, mode="nearest"), and x.grad after (y * w).sum().backward().)
+TEST(Upsample, NearestRepeatsEachPixelAndSumsItsBlocksGradient) {
+  Tensor x = Tensor::from_vector({1, 1, 2, 2}, {1, 2, 3, 4}, DType::F64).requires_grad_();
+  Tensor y = upsample_nearest2d(x, 2);
+  EXPECT_EQ(y.shape(), (Shape{1, 1, 4, 4}));
+  EXPECT_EQ(y.to_vector(), (std::vector<double>{1, 1, 2, 2,  //
+                                                1, 1, 2, 2,  //
+                                                3, 3, 4, 4,  //
+                                                3, 3, 4, 4}));
+  std::vector<double> w(16);
+  for (int i = 0; i < 16; ++i) w[i] = i;  // weights 0..15, row-major
+  sum(mul(y, Tensor::from_vector({1, 1, 4, 4}, w, DType::F64))).backward();
+  // Block of (0,0): 0+1+4+5; (0,1): 2+3+6+7; (1,0): 8+9+12+13; (1,1): 10+11+14+15.
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{10, 18, 42, 50}));
+  expect_error_containing([&] { upsample_nearest2d(x, 0); }, {"upsample_nearest2d", "scale factor"});
+}
 
 TEST(Resize, KnownValues2x2To4x4ByHand) {
   // scale = 2/4 = 0.5; per axis, output d reads src = 0.5 (d + 0.5) - 0.5 = -0.25 (clamped to 0),

@@ -25,7 +25,7 @@ struct GanTrainArgs {
 
 // Adds every option with the preset's value as its default, so --help shows the defaults.
 inline void add_gan_train_options(CLI::App& app, nn::train::Config& c) {
-  app.add_option("--preset", c.preset, "dcgan (PyTorch DCGAN, BCE) or keras (TF tutorial, hinge)")
+  app.add_option("--preset", c.preset, "dcgan (PyTorch DCGAN, BCE), keras (TF tutorial, hinge) or sngan (ResNet SNGAN)")
       ->capture_default_str();
   app.add_option("--epochs", c.epochs, "epochs to train")->capture_default_str();
   app.add_option("--batch-size", c.batch_size, "images per step")->capture_default_str();
@@ -38,6 +38,14 @@ inline void add_gan_train_options(CLI::App& app, nn::train::Config& c) {
       ->capture_default_str();
   app.add_option("--leaky-slope", c.leaky_slope, "LeakyReLU negative slope")->capture_default_str();
   app.add_option("--dropout", c.dropout, "discriminator dropout probability")->capture_default_str();
+  app.add_option("--d-steps", c.d_steps, "discriminator steps per generator step, each on a fresh real batch")
+      ->capture_default_str();
+  app.add_option("--lr-decay", c.lr_decay, "none, or linear: the learning rate falls linearly to 0 over the run")
+      ->capture_default_str();
+  app.add_flag("--spectral-norm", c.spectral_norm,
+               "spectral normalisation of every discriminator convolution and linear layer (always on for sngan)");
+  app.add_option("--ema", c.ema, "keep an EMA generator with this decay, e.g. 0.9999 (0: none)")->capture_default_str();
+  app.add_option("--ema-start", c.ema_start, "the EMA copies G until this step, then averages")->capture_default_str();
   app.add_option("--seed", c.seed, "seed of every random stream (init, noise, data order, dropout)")
       ->capture_default_str();
   app.add_option("--data", c.data_dir, "folder holding CIFAR-100's train.bin")->capture_default_str();

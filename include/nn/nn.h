@@ -30,6 +30,7 @@ enum class ParamInit {
   Weight,           // conv / linear weight: normal(0, 0.02)
   BatchNormWeight,  // normal(1, 0.02)
   Bias,             // zeros
+  XavierUniform,    // uniform(-a, a), a = gain sqrt(6 / (fan_in + fan_out)), as nn.init.xavier_uniform_ (init_sngan)
 };
 
 struct Parameter {
@@ -37,6 +38,7 @@ struct Parameter {
   Tensor tensor;  // a view into the arena (requires grad); .grad() is a view into the grad arena
   ParamInit init;
   size_t offset;  // in elements, from the arena start
+  double init_gain = 1.0;  // XavierUniform's gain
 };
 
 struct Buffer {
@@ -44,13 +46,18 @@ struct Buffer {
   Tensor tensor;  // a view into the buffer arena (no grad)
   double initial_value;
   size_t offset;
+  // Spectral normalisation's u and v: drawn as normalize(normal(0, 1)) by
+  // init_spectral_norm_vectors, as torch.nn.utils.spectral_norm starts them.
+  bool random_unit_vector = false;
 };
 
 class ParameterArena {
  public:
   // Declare a parameter / buffer; the returned Tensor has no storage until build().
   Tensor add_parameter(const std::string& name, const Shape& shape, ParamInit init);
-  Tensor add_buffer(const std::string& name, const Shape& shape, double initial_value);
+  Tensor add_buffer(const std::string& name, const Shape& shape, double initial_value, bool random_unit_vector = false);
+  // Changes how init_dcgan / init_sngan draw the parameter `param` (a tensor add_parameter returned).
+  void set_init(const Tensor& param, ParamInit init, double gain = 1.0);
 
   // Allocates the value, gradient and buffer arenas on `device` and binds every view. Parameters
   // start at 0 (init_dcgan or a checkpoint gives values), gradients at 0, buffers at their
@@ -91,6 +98,12 @@ class ParameterArena {
 // DCGAN initialisation drawn from the shared generator: weights normal(0, 0.02), batchnorm
 // weights normal(1, 0.02), biases zero; parameters in arena order, so a seed fixes them all.
 void init_dcgan(ParameterArena& arena, Generator& gen);
+// The SNGAN initialisation (README, "sngan"): XavierUniform parameters with their gains, other
+// weights as init_dcgan, biases zero, batchnorm weights one; parameters in arena order.
+void init_sngan(ParameterArena& arena, Generator& gen);
+// Draws every random_unit_vector buffer (spectral normalisation's u, v) in arena order:
+// normal(0, 1), then divided by its norm. Call after the parameters' initialisation.
+void init_spectral_norm_vectors(ParameterArena& arena, Generator& gen);
 
 // ---------------------------------------------------------------- layers
 
@@ -99,19 +112,34 @@ class Layer {
   virtual ~Layer() = default;
   virtual Tensor forward(const Tensor& x) = 0;
   virtual std::string describe() const = 0;  // in PyTorch's repr, e.g. "Conv2d(3, 64, 4, 2, 1, bias=False)"
-  void set_training(bool on) { training_ = on; }
+  // Blocks with layers inside (train/sngan.cpp) pass the mode on to them.
+  virtual void set_training(bool on) { training_ = on; }
   bool training() const { return training_; }
 
  protected:
   bool training_ = true;
 };
 
+// Spectral normalisation of a layer's weight (torch.nn.utils.spectral_norm, dim 0, one power
+// iteration): the parameter is then named "<name>.weight_orig", with buffers "<name>.weight_u"
+// (out) and "<name>.weight_v" (the rest), and the layer uses weight_orig / sigma. A training-mode
+// forward first runs one power iteration on u and v; an eval-mode forward uses them as they are.
+class SpectralNormWeight {
+ public:
+  void declare(ParameterArena& arena, const std::string& name, const Shape& shape);
+  bool on() const { return u.defined(); }
+  Tensor effective(const Tensor& weight, bool training) const;  // weight itself when off
+  Tensor u, v;
+};
+
 class Linear : public Layer {
  public:
-  Linear(ParameterArena& arena, const std::string& name, int64_t in, int64_t out, bool bias = true);
-  Tensor forward(const Tensor& x) override { return linear(x, weight, bias); }
+  Linear(ParameterArena& arena, const std::string& name, int64_t in, int64_t out, bool bias = true,
+         bool spectral_norm = false);
+  Tensor forward(const Tensor& x) override { return linear(x, sn.effective(weight, training_), bias); }
   std::string describe() const override;
-  Tensor weight, bias;  // (out, in), (out) or undefined
+  Tensor weight, bias;  // (out, in), (out) or undefined; weight is "weight_orig" under spectral norm
+  SpectralNormWeight sn;
 
  private:
   int64_t in_, out_;
@@ -120,14 +148,15 @@ class Linear : public Layer {
 class Conv2d : public Layer {
  public:
   Conv2d(ParameterArena& arena, const std::string& name, int64_t in, int64_t out, int kernel, int stride,
-         int padding, bool bias = true);
+         int padding, bool bias = true, bool spectral_norm = false);
   // A rectangular kernel with per-axis stride and padding, e.g. Inception's (1,7) with padding
   // (0,3): Conv2d(arena, name, in, out, 1, 7, Conv2dArgs{1, 1, 0, 3}, false).
   Conv2d(ParameterArena& arena, const std::string& name, int64_t in, int64_t out, int kernel_h, int kernel_w,
-         const Conv2dArgs& args, bool bias = true);
-  Tensor forward(const Tensor& x) override { return conv2d(x, weight, bias, args_); }
+         const Conv2dArgs& args, bool bias = true, bool spectral_norm = false);
+  Tensor forward(const Tensor& x) override { return conv2d(x, sn.effective(weight, training_), bias, args_); }
   std::string describe() const override;
-  Tensor weight, bias;  // (out, in, kernel_h, kernel_w), (out) or undefined
+  Tensor weight, bias;  // (out, in, kernel_h, kernel_w), (out) or undefined; "weight_orig" under spectral norm
+  SpectralNormWeight sn;
 
  private:
   int64_t in_, out_;
@@ -223,6 +252,7 @@ class Sequential : public Layer {
   Tensor forward(const Tensor& x) override;
   std::string describe() const override;  // one layer per line
   void train(bool on);                    // sets every layer's mode
+  void set_training(bool on) override { train(on); }
   const std::vector<std::shared_ptr<Layer>>& layers() const { return layers_; }
   // Called with (layer index, its output) after every layer of every forward while set: how the
   // golden tests see each layer's output (tests/test_golden.cpp). Unset by default.

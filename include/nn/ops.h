@@ -106,6 +106,17 @@ Tensor concat(const std::vector<Tensor>& xs, int dim);
 // per axis, scale = in/out, src = (dst + 0.5) scale - 0.5 clamped at 0, taps floor(src) and the
 // next index (clamped at the border), weights 1 - frac and frac. x (N,C,H,W) -> (N,C,out_h,out_w).
 Tensor resize_bilinear(const Tensor& x, int64_t out_h, int64_t out_w);
+// (N,C,H,W) -> (N,C,sH,sW), each pixel repeated s x s: F.interpolate(x, scale_factor=s, mode="nearest").
+Tensor upsample_nearest2d(const Tensor& x, int64_t scale);
+
+// ---- spectral normalisation (src/ops/spectral_norm.cpp; kernels/spectral_norm.cu), as
+// torch.nn.utils.spectral_norm: W_mat is the weight as (size(0), rest); u (size(0)), v (rest).
+// One power iteration, in place, no gradient: v = normalize(W_mat^T u), u = normalize(W_mat v).
+void spectral_norm_power_iteration_(const Tensor& weight, const Tensor& u, const Tensor& v, double eps = 1e-12);
+// sigma = u^T W_mat v, a 0-dim tensor on the weight's device (no gradient).
+Tensor spectral_norm_sigma(const Tensor& weight, const Tensor& u, const Tensor& v);
+// weight / sigma, differentiable in weight with u and v held constant (their values now).
+Tensor spectral_normalize(const Tensor& weight, const Tensor& u, const Tensor& v);
 
 // ---- softmax (src/ops/softmax.cpp; kernels/softmax.cu)
 Tensor softmax(const Tensor& x);  // over the last dimension of a 2-D (N,K) tensor, max-subtracted

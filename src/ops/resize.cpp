@@ -14,6 +14,14 @@
 // in the forward and, in the backward, a GATHER (one thread per input element summing the outputs
 // that read it, with the exact weights recomputed by linear_taps): no atomics, deterministic.
 // Tests: tests/test_resize.cpp (Gradcheck.resize_bilinear, CudaParity.resize_bilinear, Resize.*).
+//
+// upsample_nearest2d(x (N,C,H,W), s) -> (N,C,sH,sW), as F.interpolate(x, scale_factor=s,
+// mode="nearest") for an integer s >= 1 (the SNGAN generator's x2 upsampling):
+//   forward:  y[oh, ow] = x[oh / s, ow / s]
+//   backward: dx[i, j] += sum over a, b in [0, s) of dy[i s + a, j s + b]
+// Both directions are gathers (kernels/resize_math.h, upsample_nearest_grad_at), one element per
+// output (forward) or per input (backward), on the CPU and in kernels/resize.cu alike.
+// Tests: tests/test_resize.cpp (Gradcheck.upsample_nearest2d, CudaParity.upsample_nearest2d, Upsample.*).
 #include "op_util.h"
 #include "resize_math.h"
 
@@ -53,7 +61,55 @@ void resize_bilinear_bwd_cpu(const T* dy, T* dx, int64_t NC, int64_t H, int64_t 
   }
 }
 
+template <class T>
+void upsample_nearest_fwd_cpu(const T* x, T* y, int64_t NC, int64_t H, int64_t W, int64_t s) {
+  const int64_t OH = H * s, OW = W * s;
+  for (int64_t p = 0; p < NC; ++p)
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) y[(p * OH + oh) * OW + ow] = x[(p * H + oh / s) * W + ow / s];
+}
+
+template <class T>
+void upsample_nearest_bwd_cpu(const T* dy, T* dx, int64_t NC, int64_t H, int64_t W, int64_t s) {
+  const int64_t OW = W * s;
+  for (int64_t p = 0; p < NC; ++p)
+    for (int64_t i = 0; i < H; ++i)
+      for (int64_t j = 0; j < W; ++j)
+        dx[(p * H + i) * W + j] += upsample_nearest_grad_at(dy + p * H * s * OW, OW, i, j, s);
+}
+
 }  // namespace
+
+Tensor upsample_nearest2d(const Tensor& x, int64_t scale) {
+  const char* op = "upsample_nearest2d";
+  OpScope scope(op, {&x});
+  check_defined(op, x, "input");
+  check_op_tensors(op, {&x});
+  NN_CHECK(x.dim() == 4, op, ": input must be 4-D (N,C,H,W), got ", shape_str(x.shape()));
+  NN_CHECK(scale >= 1 && scale <= 64, op, ": scale factor must be a whole number in [1, 64], got ", scale);
+  const int64_t NC = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
+  Tensor y = Tensor::empty({x.size(0), x.size(1), H * scale, W * scale}, x.dtype(), x.device());
+  if (x.is_cuda()) {
+    NN_CUDA_ONLY(upsample_nearest_fwd_cuda(x.data<float>(), y.data<float>(), NC, H, W, scale, op_stream()));
+  } else {
+    dispatch_float(x.dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      upsample_nearest_fwd_cpu<T>(x.data<T>(), y.data<T>(), NC, H, W, scale);
+    });
+  }
+  record_op(y, op, {x}, [x, NC, H, W, scale](const Tensor& dy) {
+    Tensor dx = x.ensure_grad();
+    if (dy.is_cuda()) {
+      NN_CUDA_ONLY(upsample_nearest_bwd_cuda(dy.data<float>(), dx.data<float>(), NC, H, W, scale, op_stream()));
+    } else {
+      dispatch_float(dy.dtype(), [&](auto zero) {
+        using T = decltype(zero);
+        upsample_nearest_bwd_cpu<T>(dy.data<T>(), dx.data<T>(), NC, H, W, scale);
+      });
+    }
+  });
+  return y;
+}
 
 Tensor resize_bilinear(const Tensor& x, int64_t out_h, int64_t out_w) {
   const char* op = "resize_bilinear";

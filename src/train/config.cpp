@@ -35,14 +35,33 @@ Config preset_defaults(const std::string& preset) {
     c.leaky_slope = 0.3;
     c.dropout = 0.3;
     c.out_dir = "runs/keras";
+  } else if (preset == "sngan") {
+    // The ResNet SNGAN (Miyato et al. 2018) as Mimicry trains it on CIFAR: hinge loss, 5 D steps
+    // per G step, Adam 2e-4 (0.0, 0.9), batch 64, z in R^128, linear lr decay to 0, 100k G steps
+    // (50,000 images at batch 64 give 781 batches, 156 G steps of 5 D batches per epoch: 641
+    // epochs are 99,996 G steps). G has width channels (256), D width / 2 (128).
+    c.preset = "sngan";
+    c.epochs = 641;
+    c.batch_size = 64;
+    c.noise_dim = 128;
+    c.lr = 2e-4;
+    c.beta1 = 0.0;
+    c.beta2 = 0.9;
+    c.loss = "hinge";
+    c.width = 256;
+    c.d_steps = 5;
+    c.lr_decay = "linear";
+    c.spectral_norm = true;
+    c.out_dir = "runs/sngan";
   } else {
-    throw_error(str_cat("unknown preset '", preset, "' (choose dcgan or keras)"));
+    throw_error(str_cat("unknown preset '", preset, "' (choose dcgan, keras or sngan)"));
   }
   return c;
 }
 
 void validate(const Config& c) {
-  NN_CHECK(c.preset == "dcgan" || c.preset == "keras", "--preset must be dcgan or keras, got '", c.preset, "'");
+  NN_CHECK(c.preset == "dcgan" || c.preset == "keras" || c.preset == "sngan",
+           "--preset must be dcgan, keras or sngan, got '", c.preset, "'");
   NN_CHECK(c.loss == "bce" || c.loss == "hinge", "--loss must be bce or hinge, got '", c.loss, "'");
   // Every number has an upper bound too, checked before anything is allocated: sizes computed
   // from these (epochs x batches, the noise and metrics buffers, layer shapes) then stay far from
@@ -57,10 +76,21 @@ void validate(const Config& c) {
   NN_CHECK(c.beta2 >= 0 && c.beta2 < 1, "--beta2 must be in [0, 1), got ", c.beta2);
   if (c.preset == "dcgan") {
     NN_CHECK(c.width >= 1 && c.width <= 4096, "--width must be between 1 and 4096 for dcgan, got ", c.width);
-  } else {
+  } else if (c.preset == "keras") {
     NN_CHECK(c.width >= 4 && c.width <= 8192 && c.width % 4 == 0,
              "--width must be a multiple of 4 between 4 and 8192 for keras, got ", c.width);
+  } else {
+    NN_CHECK(c.width >= 2 && c.width <= 4096 && c.width % 2 == 0,
+             "--width must be an even number between 2 and 4096 for sngan (G width, D width / 2), got ", c.width);
+    NN_CHECK(c.spectral_norm, "the sngan preset's discriminator is spectrally normalised (--spectral-norm is on)");
+    NN_CHECK(c.dropout == 0, "--dropout ", c.dropout, ": the sngan preset has no dropout layer");
   }
+  NN_CHECK(c.d_steps >= 1 && c.d_steps <= 100, "--d-steps must be between 1 and 100, got ", c.d_steps);
+  NN_CHECK(c.lr_decay == "none" || c.lr_decay == "linear", "--lr-decay must be none or linear, got '", c.lr_decay, "'");
+  NN_CHECK(std::isfinite(c.ema) && c.ema >= 0 && c.ema < 1, "--ema must be in [0, 1) (0: no EMA generator), got ",
+           c.ema);
+  NN_CHECK(c.ema_start >= 0 && c.ema_start <= (int64_t{1} << 40), "--ema-start must be between 0 and 2^40, got ",
+           c.ema_start);
   NN_CHECK(c.dropout >= 0 && c.dropout < 1, "--dropout must be in [0, 1), got ", c.dropout);
   // A dropout layer would shift every later tensor name (main.<i>) and break loading into the
   // PyTorch DCGAN: the dcgan preset has none, so the option is refused rather than inserting one.
@@ -105,6 +135,11 @@ std::string config_to_json(const Config& c) {
                       {"width", c.width},
                       {"leaky_slope", c.leaky_slope},
                       {"dropout", c.dropout},
+                      {"d_steps", c.d_steps},
+                      {"lr_decay", c.lr_decay},
+                      {"spectral_norm", c.spectral_norm},
+                      {"ema", c.ema},
+                      {"ema_start", c.ema_start},
                       {"seed", c.seed},
                       {"data_dir", c.data_dir},
                       {"out_dir", c.out_dir},
@@ -140,6 +175,11 @@ Config config_from_json(const std::string& text) {
     c.width = j.at("width").get<int64_t>();
     c.leaky_slope = j.at("leaky_slope").get<double>();
     c.dropout = j.at("dropout").get<double>();
+    c.d_steps = j.value("d_steps", int64_t{1});
+    c.lr_decay = j.value("lr_decay", std::string("none"));
+    c.spectral_norm = j.value("spectral_norm", false);
+    c.ema = j.value("ema", 0.0);
+    c.ema_start = j.value("ema_start", int64_t{0});
     c.seed = j.at("seed").get<uint64_t>();
     c.data_dir = j.at("data_dir").get<std::string>();
     c.out_dir = j.at("out_dir").get<std::string>();

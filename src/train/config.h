@@ -8,7 +8,9 @@
 namespace nn::train {
 
 struct Config {
-  std::string preset = "dcgan";  // "dcgan" (PyTorch DCGAN) or "keras" (the TF tutorial, hinge loss)
+  // "dcgan" (PyTorch DCGAN), "keras" (the TF tutorial, hinge loss) or "sngan" (the ResNet SNGAN
+  // of Miyato et al. 2018, as Mimicry reproduces it)
+  std::string preset = "dcgan";
   int64_t epochs = 100;
   int64_t batch_size = 64;
   int64_t noise_dim = 100;
@@ -19,6 +21,17 @@ struct Config {
   int64_t width = 128;       // channel scale: dcgan 4w,2w,w; keras w, w/2, w/4
   double leaky_slope = 0.2;
   double dropout = 0.0;      // discriminator dropout (keras preset)
+  // The schedule: D steps per G step (each on a fresh real batch and fresh noise; one "step" is
+  // one G step), the learning rate's decay ("none", or "linear" to 0 over the run's steps), and
+  // spectral normalisation of every D convolution and linear layer (always on for sngan).
+  int64_t d_steps = 1;
+  std::string lr_decay = "none";
+  bool spectral_norm = false;
+  // An exponential moving average of G (0: none): after every G step each parameter of the EMA
+  // copy moves towards G's, ema <- decay ema + (1 - decay) g, from step ema_start on (a copy
+  // before); batchnorm statistics are copied. Samples and evaluations then use it.
+  double ema = 0.0;
+  int64_t ema_start = 0;
   uint64_t seed = 999;
   std::string data_dir = "data/cifar-100-binary";
   std::string out_dir = "runs/dcgan";

@@ -5,6 +5,7 @@
 
 #include "io/safetensors.h"
 #include "nn/backend.h"
+#include "train/sngan.h"
 
 #include <type_traits>
 
@@ -49,10 +50,11 @@ void build_dcgan(const Config& c, Gan& gan) {
   g.param_layer<ConvTranspose2d>(w, 3, 4, 2, 1, 0, false).act(Act::Tanh);
 
   Builder d(gan.discriminator);
-  d.param_layer<Conv2d>(3, w, 4, 2, 1, false).act(Act::LeakyReLU, slope);
-  d.param_layer<Conv2d>(w, 2 * w, 4, 2, 1, false).param_layer<BatchNorm>(2 * w, 2).act(Act::LeakyReLU, slope);
-  d.param_layer<Conv2d>(2 * w, 4 * w, 4, 2, 1, false).param_layer<BatchNorm>(4 * w, 2).act(Act::LeakyReLU, slope);
-  d.param_layer<Conv2d>(4 * w, 1, 4, 1, 0, false);
+  const bool sn = c.spectral_norm;  // --spectral-norm: weight_orig, weight_u, weight_v instead of weight
+  d.param_layer<Conv2d>(3, w, 4, 2, 1, false, sn).act(Act::LeakyReLU, slope);
+  d.param_layer<Conv2d>(w, 2 * w, 4, 2, 1, false, sn).param_layer<BatchNorm>(2 * w, 2).act(Act::LeakyReLU, slope);
+  d.param_layer<Conv2d>(2 * w, 4 * w, 4, 2, 1, false, sn).param_layer<BatchNorm>(4 * w, 2).act(Act::LeakyReLU, slope);
+  d.param_layer<Conv2d>(4 * w, 1, 4, 1, 0, false, sn);
   gan.d_outputs_probability = (c.loss == "bce");
   if (gan.d_outputs_probability) d.act(Act::Sigmoid);
   gan.noise_per_sample = {nz, 1, 1};
@@ -75,12 +77,13 @@ void build_keras(const Config& c, Gan& gan) {
   // The Dropout modules are there whatever --dropout says (p = 0 is the identity and draws no
   // mask), so the tensor names are a function of the preset alone: main.0, main.3, main.7, as in
   // the PyTorch model, and a --dropout 0 checkpoint still loads there with strict=True.
-  d.param_layer<Conv2d>(3, w / 4, 5, 2, 2, true).act(Act::LeakyReLU, slope);
+  const bool sn = c.spectral_norm;
+  d.param_layer<Conv2d>(3, w / 4, 5, 2, 2, true, sn).act(Act::LeakyReLU, slope);
   d.layer(std::make_shared<Dropout>(c.dropout, gan.dropout_rng));
-  d.param_layer<Conv2d>(w / 4, w / 2, 5, 2, 2, true).act(Act::LeakyReLU, slope);
+  d.param_layer<Conv2d>(w / 4, w / 2, 5, 2, 2, true, sn).act(Act::LeakyReLU, slope);
   d.layer(std::make_shared<Dropout>(c.dropout, gan.dropout_rng));
   d.layer(std::make_shared<Flatten>());
-  d.param_layer<Linear>(w / 2 * 8 * 8, 1, true);
+  d.param_layer<Linear>(w / 2 * 8 * 8, 1, true, sn);
   gan.d_outputs_probability = false;
   gan.noise_per_sample = {nz};
 }
@@ -95,15 +98,21 @@ std::unique_ptr<Gan> build_gan(const Config& config, Device device) {
   gan->dropout_rng = Generator(config.seed ^ 0xD0D0D0D0ull);
   if (config.preset == "dcgan") {
     build_dcgan(config, *gan);
-  } else {
+  } else if (config.preset == "keras") {
     build_keras(config, *gan);
+  } else {
+    build_sngan(config, *gan);
   }
   const DType dtype = config.dtype == "float64" ? DType::F64 : DType::F32;
   gan->generator.arena.build(device, dtype);
   gan->discriminator.arena.build(device, dtype);
   Generator init_rng(config.seed);
-  init_dcgan(gan->generator.arena, init_rng);
-  init_dcgan(gan->discriminator.arena, init_rng);
+  auto init = config.preset == "sngan" ? init_sngan : init_dcgan;
+  init(gan->generator.arena, init_rng);
+  init(gan->discriminator.arena, init_rng);
+  // Spectral normalisation's u and v, after every parameter (without spectral norm there are
+  // none and the stream is not touched, so the other presets' weights stay what they were).
+  init_spectral_norm_vectors(gan->discriminator.arena, init_rng);
   return gan;
 }
 
