@@ -46,6 +46,11 @@ from safetensors.torch import load_file, save_file
 PRESETS = {
     "dcgan": ["--preset", "dcgan", "--width", "2", "--noise-dim", "16", "--batch-size", "2"],
     "keras": ["--preset", "keras", "--width", "8", "--noise-dim", "8", "--batch-size", "2"],
+    # sngan width 8: G 8 channels, D 4; 5 D steps per G step (15 D steps and 3 G steps in all);
+    # --epochs 4 makes the linear lr decay (a trainer without data counts a step per epoch) give
+    # lr x 1, 0.75, 0.5; the EMA copies G at step 1 and averages at steps 2 and 3.
+    "sngan": ["--preset", "sngan", "--width", "8", "--noise-dim", "8", "--batch-size", "2", "--epochs", "4",
+              "--ema", "0.9", "--ema-start", "1"],
 }
 STEPS = 3
 INPUT_SEED = 2024  # PyTorch's generator for the noise, real batches and dropout masks
@@ -84,6 +89,8 @@ class Net(nn.Module):
 
 def build_models(cfg, masks):
     w, nz, slope = cfg["width"], cfg["noise_dim"], cfg["leaky_slope"]
+    if cfg["preset"] == "sngan":
+        return SnganG(nz, w), SnganD(w // 2)
     if cfg["preset"] == "dcgan":
         G = nn.Sequential(
             nn.ConvTranspose2d(nz, 4 * w, 4, 1, 0, bias=False), nn.BatchNorm2d(4 * w), nn.ReLU(True),
@@ -112,6 +119,79 @@ def build_models(cfg, masks):
         d += [nn.Flatten(), nn.Linear(w // 2 * 8 * 8, 1)]
         D = nn.Sequential(*d)
     return Net(G), Net(D)
+
+
+class GBlock(nn.Module):
+    """SNGAN's generator block (src/train/sngan.h): b1 BN ReLU up c1 b2 BN ReLU c2, + up c_sc."""
+
+    def __init__(self, cin, cout, upsample):
+        super().__init__()
+        self.upsample = upsample
+        self.b1, self.c1 = nn.BatchNorm2d(cin), nn.Conv2d(cin, cout, 3, 1, 1)
+        self.b2, self.c2 = nn.BatchNorm2d(cout), nn.Conv2d(cout, cout, 3, 1, 1)
+        self.c_sc = nn.Conv2d(cin, cout, 1, 1, 0) if (upsample or cin != cout) else None
+
+    def up(self, x):
+        return nn.functional.interpolate(x, scale_factor=2, mode="nearest") if self.upsample else x
+
+    def forward(self, x):
+        h = self.c2(torch.relu(self.b2(self.c1(self.up(torch.relu(self.b1(x)))))))
+        sc = self.up(x)
+        return h + (self.c_sc(sc) if self.c_sc is not None else sc)
+
+
+class DBlock(nn.Module):
+    """SNGAN's discriminator blocks: DBlockOptimized (optimized=True) and DBlock, every conv
+    spectrally normalised with torch.nn.utils.spectral_norm (weight_orig, weight_u, weight_v)."""
+
+    def __init__(self, cin, cout, downsample, optimized):
+        super().__init__()
+        sn = nn.utils.spectral_norm
+        self.optimized, self.downsample = optimized, downsample or optimized
+        hidden = cout if optimized else cin
+        self.c1, self.c2 = sn(nn.Conv2d(cin, hidden, 3, 1, 1)), sn(nn.Conv2d(hidden, cout, 3, 1, 1))
+        self.c_sc = sn(nn.Conv2d(cin, cout, 1, 1, 0)) if (self.downsample or cin != cout) else None
+
+    def forward(self, x):
+        h = self.c2(torch.relu(self.c1(x if self.optimized else torch.relu(x))))
+        if self.downsample:
+            h = nn.functional.avg_pool2d(h, 2)
+        if self.optimized:
+            sc = self.c_sc(nn.functional.avg_pool2d(x, 2))
+        elif self.c_sc is not None:
+            sc = self.c_sc(x)
+            if self.downsample:
+                sc = nn.functional.avg_pool2d(sc, 2)
+        else:
+            sc = x
+        return h + sc
+
+
+class SnganG(nn.Module):
+    def __init__(self, nz, g):
+        super().__init__()
+        self.g = g
+        self.l1 = nn.Linear(nz, 4 * 4 * g)
+        self.block2, self.block3, self.block4 = (GBlock(g, g, True) for _ in range(3))
+        self.b5, self.c5 = nn.BatchNorm2d(g), nn.Conv2d(g, 3, 3, 1, 1)
+
+    def forward(self, z):
+        h = self.l1(z).view(-1, self.g, 4, 4)
+        h = self.block4(self.block3(self.block2(h)))
+        return torch.tanh(self.c5(torch.relu(self.b5(h))))
+
+
+class SnganD(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.block1 = DBlock(3, d, True, True)
+        self.block2 = DBlock(d, d, True, False)
+        self.block3, self.block4 = DBlock(d, d, False, False), DBlock(d, d, False, False)
+        self.l5 = nn.utils.spectral_norm(nn.Linear(d, 1))
+
+    def forward(self, x):
+        h = self.block4(self.block3(self.block2(self.block1(x))))
+        return self.l5(torch.sum(torch.relu(h), dim=(2, 3)))
 
 
 def sub_state(flat, prefix):
@@ -143,8 +223,75 @@ def d_forwards_per_step(cfg):
 
 # ---------------------------------------------------------------- one run of three steps
 
+def run_sngan_steps(cfg, init, inputs, dtype):
+    """sngan: per step, d_steps D steps (D on real, on G(z) made without a graph, hinge loss, Adam)
+    then one G step through the frozen, updated D; the lr of step s (0-based) is lr (1 - s / epochs);
+    after G's step the EMA copy follows. No per-layer outputs (the networks are not Sequential):
+    everything else, as for the other presets, plus generator_ema.*"""
+    G, D = build_models(cfg, [])
+    G.to(dtype), D.to(dtype)
+    load_strict(G, init, "generator.", dtype)
+    load_strict(D, init, "discriminator.", dtype)
+    G.train(), D.train()
+    betas = (cfg["beta1"], cfg["beta2"])
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg["lr"], betas=betas, eps=1e-8)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg["lr"], betas=betas, eps=1e-8)
+    ema = {n: t.detach().clone() for n, t in G.state_dict().items()}
+    param_names = {n for n, _ in G.named_parameters()}
+    d_steps = cfg["d_steps"]
+    steps = []
+    for k in range(1, STEPS + 1):
+        lr = cfg["lr"] * max(0.0, 1.0 - (k - 1) / cfg["epochs"])
+        for opt in (opt_g, opt_d):
+            for group in opt.param_groups:
+                group["lr"] = lr
+        for j in range(d_steps):
+            opt_d.zero_grad()
+            out_real = D(inputs[f"step{k}.real{j}"].to(dtype))
+            with torch.no_grad():
+                fake = G(inputs[f"step{k}.noise{j}"].to(dtype))
+            out_fake = D(fake)
+            err_d = torch.relu(1 - out_real).mean() + torch.relu(1 + out_fake).mean()
+            err_d.backward()
+            opt_d.step()
+        opt_g.zero_grad()
+        for p in D.parameters():
+            p.requires_grad_(False)
+        out_fake_g = D(G(inputs[f"step{k}.noise{d_steps}"].to(dtype)))
+        err_g = -out_fake_g.mean()
+        err_g.backward()
+        for p in D.parameters():
+            p.requires_grad_(True)
+        opt_g.step()
+        with torch.no_grad():
+            for n, t in G.state_dict().items():
+                if n in param_names and k > cfg["ema_start"]:
+                    ema[n] = ema[n] + (1 - cfg["ema"]) * (t - ema[n])
+                else:
+                    ema[n] = t.detach().clone()
+        out = {}
+        out.update({f"grad.generator.{n}": p.grad.clone() for n, p in G.named_parameters()})
+        out.update({f"grad.discriminator.{n}": p.grad.clone() for n, p in D.named_parameters()})
+        out["loss_d"], out["loss_g"] = err_d.detach().reshape(()), err_g.detach().reshape(())
+        out["d_x"], out["d_g_z1"] = out_real.detach().mean().reshape(()), out_fake.detach().mean().reshape(())
+        out["d_g_z2"] = out_fake_g.detach().mean().reshape(())
+        for prefix, net, opt, opt_name in (("generator.", G, opt_g, "optimizer_g."),
+                                           ("discriminator.", D, opt_d, "optimizer_d.")):
+            for n, t in net.state_dict().items():
+                out[prefix + n] = t.detach().clone()
+            for n, p in net.named_parameters():
+                st = opt.state[p]
+                out[f"{opt_name}{n}.exp_avg"] = st["exp_avg"].clone()
+                out[f"{opt_name}{n}.exp_avg_sq"] = st["exp_avg_sq"].clone()
+        out.update({f"generator_ema.{n}": t.clone() for n, t in ema.items()})
+        steps.append(out)
+    return steps
+
+
 def run_steps(cfg, init, inputs, dtype):
     """Three steps from `init` on `inputs`, in `dtype`; returns one dict of named tensors per step."""
+    if cfg["preset"] == "sngan":
+        return run_sngan_steps(cfg, init, inputs, dtype)
     masks = []
     G, D = build_models(cfg, masks)
     G.to(dtype), D.to(dtype)
@@ -279,6 +426,14 @@ def make_inputs(cfg):
     gen = torch.Generator().manual_seed(INPUT_SEED)
     b = cfg["batch_size"]
     inputs = {}
+    if cfg["preset"] == "sngan":  # per step: d_steps real batches, d_steps + 1 noise batches (D's, then G's)
+        for k in range(1, STEPS + 1):
+            for j in range(cfg["d_steps"]):
+                pixels = torch.randint(0, 256, (b, 3, 32, 32), generator=gen).to(torch.float32)
+                inputs[f"step{k}.real{j}"] = pixels / 127.5 - 1.0
+            for j in range(cfg["d_steps"] + 1):
+                inputs[f"step{k}.noise{j}"] = torch.randn(noise_shape(cfg, b), generator=gen, dtype=torch.float32)
+        return inputs
     for k in range(1, STEPS + 1):
         inputs[f"step{k}.noise"] = torch.randn(noise_shape(cfg, b), generator=gen, dtype=torch.float32)
         pixels = torch.randint(0, 256, (b, 3, 32, 32), generator=gen).to(torch.float32)
@@ -331,8 +486,8 @@ def interop(args):
     G.eval(), D.eval()
     noise = load_file(args.noise)["noise"].double()
     with torch.no_grad():
-        images = G.main(noise)
-        scores = D.main(images)
+        images = G(noise)
+        scores = D(images)
     save_file({"images": images.contiguous(), "scores": scores.contiguous()}, args.out)
 
 
@@ -361,7 +516,7 @@ def export(args):
     load_strict(G32, state, "generator.", torch.float64)
     G32.eval()
     with torch.no_grad():
-        images = G32.main(noise)
+        images = G32(noise)
     save_file(state, args.out)
     save_file({"noise": noise.contiguous(), "images": images.contiguous()}, args.reference)
 

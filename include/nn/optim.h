@@ -24,6 +24,7 @@ class Adam {
   int64_t step_count() const { return step_; }
   void set_step_count(int64_t t) { step_ = t; }  // for checkpoint restore
   const AdamOptions& options() const { return options_; }
+  void set_lr(double lr) { options_.lr = lr; }  // a schedule's learning rate for the next steps
   Tensor exp_avg() const { return m_; }        // PyTorch's state names
   Tensor exp_avg_sq() const { return v_; }
   void to(Device device);                      // follows the arena after ParameterArena::build

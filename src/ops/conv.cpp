@@ -260,15 +260,19 @@ void bias_add_cpu(T* y, const T* b, int64_t N, int64_t C, int64_t HW) {
 }
 
 // db[c] += sum_{n,i} dy[n,c,i].   dy (N,C,HW)
+// The sum is taken in double whatever T: a bias in front of a batchnorm has a gradient that is
+// zero up to rounding, and a float32 running sum over N*H*W terms made that noise several times
+// PyTorch's (its reductions are pairwise); in double it is rounded once.
 template <class T>
 void bias_grad_cpu(const T* dy, T* db, int64_t N, int64_t C, int64_t HW) {
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c) {
+  for (int64_t c = 0; c < C; ++c) {
+    double acc = 0;
+    for (int64_t n = 0; n < N; ++n) {
       const T* plane = dy + (n * C + c) * HW;
-      T acc = 0;
-      for (int64_t i = 0; i < HW; ++i) acc += plane[i];
-      db[c] += acc;
+      for (int64_t i = 0; i < HW; ++i) acc += static_cast<double>(plane[i]);
     }
+    db[c] += static_cast<T>(acc);
+  }
 }
 
 // ---------------------------------------------------------------- primitives on either device

@@ -98,6 +98,7 @@ Tensor upsample_nearest2d(const Tensor& x, int64_t scale) {
     });
   }
   record_op(y, op, {x}, [x, NC, H, W, scale](const Tensor& dy) {
+    if (!wants_grad(x)) return;
     Tensor dx = x.ensure_grad();
     if (dy.is_cuda()) {
       NN_CUDA_ONLY(upsample_nearest_bwd_cuda(dy.data<float>(), dx.data<float>(), NC, H, W, scale, op_stream()));

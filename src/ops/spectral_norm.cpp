@@ -100,6 +100,7 @@ Tensor spectral_normalize(const Tensor& weight, const Tensor& u_now, const Tenso
     });
   }
   record_op(y, op, {weight}, [weight, u, v, sigma, m](const Tensor& dy) {
+    if (!wants_grad(weight)) return;  // a frozen network (the G step through D) keeps its gradients
     Tensor dw = weight.ensure_grad();
     Tensor dy_dot_w;
     {

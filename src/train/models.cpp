@@ -124,9 +124,13 @@ std::unique_ptr<Gan> load_generator(const std::string& checkpoint, Device device
   Config config = config_from_json(it->second);
   config.dtype = "float32";  // sampling and evaluation run in float32, whatever the training precision
   auto gan = build_gan(config, device);
+  // --ema runs keep an EMA generator (generator_ema.*): what samples and evaluations use.
+  const bool ema = file.has("generator_ema." + gan->generator.arena.parameters().front().name);
+  const std::string prefix = ema ? "generator_ema." : "generator.";
+  if (ema) std::cerr << "using the EMA generator of " << checkpoint << " (generator_ema.*)\n";
   auto load = [&](const std::string& name, const Tensor& dst) {
-    const Tensor& src = file.get("generator." + name);
-    NN_CHECK(src.shape() == dst.shape(), "checkpoint ", checkpoint, " is corrupt: generator.", name, " is ", src.str(),
+    const Tensor& src = file.get(prefix + name);
+    NN_CHECK(src.shape() == dst.shape(), "checkpoint ", checkpoint, " is corrupt: ", prefix, name, " is ", src.str(),
              ", expected ", shape_str(dst.shape()));
     dst.copy_(src.dtype() == dst.dtype() ? src : src.to(dst.dtype()));
   };

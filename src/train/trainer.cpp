@@ -129,7 +129,19 @@ void Trainer::init(const Tensor& images) {
   noise_rng_ = Generator(config_.seed ^ kNoiseStream);
 
   // The sampler gathers float32 batches; a float64 run converts them (on the CPU).
-  real_batch_ = Tensor::empty({config_.batch_size, 3, 32, 32}, DType::F32, device_);
+  for (int64_t k = 0; k < config_.d_steps; ++k)
+    real_batches_.push_back(Tensor::empty({config_.batch_size, 3, 32, 32}, DType::F32, device_));
+  if (sampler_)
+    NN_CHECK(sampler_->batches_per_epoch() >= config_.d_steps, "--d-steps ", config_.d_steps, " needs at least ",
+             config_.d_steps, " batches per epoch; the data has ", sampler_->batches_per_epoch(),
+             " (more --train-images or a smaller --batch-size)");
+  if (config_.ema > 0) {
+    // The EMA generator starts as a copy of G (its own discriminator is built but never used).
+    ema_ = build_gan(config_, device_);
+    ema_->generator.arena.values().copy_(gan_->generator.arena.values());
+    ema_->generator.arena.buffer_values().copy_(gan_->generator.arena.buffer_values());
+    ema_->generator.train(false);
+  }
   Generator fixed(config_.seed ^ kFixedNoiseStream);
   fixed_noise_ = Tensor::empty(gan_->noise_shape(64), dtype_, device_);
   fixed_noise_.normal_(fixed);
@@ -157,6 +169,11 @@ void Trainer::init(const Tensor& images) {
 
 Trainer::~Trainer() = default;
 
+int64_t Trainer::steps_per_epoch() const {
+  NN_CHECK(sampler_, "Trainer::steps_per_epoch: this trainer was built without training images");
+  return sampler_->batches_per_epoch() / config_.d_steps;
+}
+
 std::string Trainer::latest_checkpoint_path() const { return config_.out_dir + "/checkpoint_latest.safetensors"; }
 
 void Trainer::print_start_block() const {
@@ -171,8 +188,15 @@ void Trainer::print_start_block() const {
   if (device_ == Device::CUDA) std::cout << "  libraries:     " << cuda_library_description() << "\n";
   std::cout
             << "  data:          " << c.data_dir << " (" << sampler_->size() << " images, "
-            << sampler_->batches_per_epoch() << " batches per epoch" << data_note_ << ")\n"
-            << "  output:        " << c.out_dir << "\n";
+            << sampler_->batches_per_epoch() << " batches per epoch" << data_note_ << ")\n";
+  if (c.d_steps > 1 || c.lr_decay != "none" || c.spectral_norm || c.ema > 0) {
+    std::cout << "  schedule:      " << c.d_steps << " D step" << (c.d_steps == 1 ? "" : "s") << " per G step ("
+              << steps_per_epoch() << " steps per epoch), lr decay " << c.lr_decay
+              << (c.spectral_norm ? ", spectral norm in D" : "");
+    if (c.ema > 0) std::cout << ", EMA generator (decay " << c.ema << " from step " << c.ema_start << ") for samples and evaluations";
+    std::cout << "\n";
+  }
+  std::cout << "  output:        " << c.out_dir << "\n";
   if (c.eval_every > 0)
     std::cout << "  evaluation:    FID and IS every " << c.eval_every << " epoch(s), " << c.eval_images
               << " generated images vs CIFAR-100 " << c.eval_reference << ", weights " << c.inception_weights << "\n";
@@ -215,7 +239,7 @@ static std::string format_duration(double seconds) {
 void Trainer::flush_metrics(double images_per_second, bool end_of_epoch) {
   if (metrics_rows_ == 0) return;
   std::vector<double> v = metrics_buffer_.to_vector();
-  const int64_t per_epoch = sampler_->batches_per_epoch();
+  const int64_t per_epoch = steps_per_epoch();
   const int64_t first_step = step_ - metrics_rows_ + 1;  // 1-based step of the first row
   std::ofstream csv(config_.out_dir + "/metrics.csv", std::ios::app);
   for (int64_t r = 0; r < metrics_rows_; ++r) {
@@ -282,10 +306,10 @@ void Trainer::write_step_samples() const {
 
 void Trainer::write_samples_to(const std::string& path) const {
   NoGradGuard no_grad;
-  Network& g = gan_->generator;
+  Network& g = ema_ ? ema_->generator : gan_->generator;  // the EMA generator when there is one
   g.train(false);  // running statistics: sampling must not change the model
   Tensor images = g.net.forward(fixed_noise_);
-  g.train(true);
+  if (!ema_) g.train(true);  // (the EMA copy is never trained)
   io::write_image_grid_png(path, images, 8);
 }
 
@@ -353,14 +377,15 @@ void Trainer::evaluate() {
   }
   metrics::EvalResult r;
   try {
-    r = evaluator_->evaluate_generator(gan_->generator.net, gan_->noise_per_sample, device_, config_.eval_images,
+    r = evaluator_->evaluate_generator(sampling_generator().net, gan_->noise_per_sample, device_, config_.eval_images,
                                        config_.seed ^ kEvalNoiseStream);
   } catch (const Error& e) {
     // An evaluation that fails (out of memory, say) costs its numbers, never the run.
     std::cout << "FID failed at step " << step_ << ": " << e.what() << "\n";
     return;
   }
-  const int64_t epoch = sampler_ ? step_ / sampler_->batches_per_epoch() : 0;
+  if (ema_) r.protocol += str_cat(", EMA generator (decay ", config_.ema, ")");
+  const int64_t epoch = sampler_ ? step_ / steps_per_epoch() : 0;
   const std::string csv = config_.out_dir + "/eval.csv";
   const bool fresh = !fs::exists(csv);
   std::ofstream out(csv, std::ios::app);
@@ -387,7 +412,7 @@ void Trainer::evaluate() {
 
 int Trainer::run() {
   NN_CHECK(sampler_, "Trainer::run: this trainer was built without training images");
-  const int64_t per_epoch = sampler_->batches_per_epoch();
+  const int64_t per_epoch = steps_per_epoch();
   const int64_t total_steps = config_.epochs * per_epoch;
   const int64_t end_step = config_.max_steps > 0 ? std::min(config_.max_steps, total_steps) : total_steps;
   const std::string csv = config_.out_dir + "/metrics.csv";
@@ -437,9 +462,10 @@ int Trainer::run() {
   while (step_ < end_step) {
     const int64_t epoch = step_ / per_epoch, index = step_ % per_epoch;
     if (sampler_->epoch() != epoch) sampler_->set_epoch(epoch);  // once per epoch (the sampler starts at 0)
-    sampler_->batch_into(index, real_batch_);
+    for (int64_t k = 0; k < config_.d_steps; ++k)  // a step's d_steps batches, in the epoch's order
+      sampler_->batch_into(index * config_.d_steps + k, real_batches_[static_cast<size_t>(k)]);
     const auto step_start = Clock::now();
-    train_step(real_batch_);
+    train_step(real_batches_);
     ++window_steps;
     // On the CPU an epoch can take an hour: after the first few steps say how long one will take,
     // from those steps' own time (the first one, which picks the convolution kernels, left out;

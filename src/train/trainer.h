@@ -63,10 +63,22 @@ class Trainer {
   int run();
 
   // Pieces, public for tests.
-  void train_step(const Tensor& real);  // one adversarial step on a (B,3,32,32) batch
-  // The same step with the noise given ((B,nz,1,1) for dcgan, (B,nz) for keras) instead of drawn:
-  // how the golden tests feed PyTorch's inputs. Both tensors on the trainer's device and dtype.
+  // One step: d_steps D steps and one G step (for --d-steps 1 and dcgan/keras, the preset's own
+  // step), on d_steps (B,3,32,32) real batches, one per D step.
+  void train_step(const std::vector<Tensor>& reals);
+  void train_step(const Tensor& real);  // the same with --d-steps 1
+  // The same step with the noise given ((B,nz,1,1) for dcgan, (B,nz) otherwise) instead of drawn,
+  // one per D step and (sngan) one for G: how the golden tests feed PyTorch's inputs. All on the
+  // trainer's device and dtype.
+  void train_step(const std::vector<Tensor>& reals, const std::vector<Tensor>& noises);
   void train_step(const Tensor& real, const Tensor& noise);
+  int64_t noises_per_step() const;  // d_steps, plus one for sngan's G step
+  // Steps per epoch: the epoch's batches, d_steps of them per step (the remainder dropped).
+  int64_t steps_per_epoch() const;
+  double learning_rate_now() const;  // the learning rate of the next step (--lr-decay)
+  // The generator samples and evaluations use: the EMA generator when there is one (--ema).
+  Network& sampling_generator() { return ema_ ? ema_->generator : gan_->generator; }
+  bool has_ema() const { return ema_ != nullptr; }
   void save_checkpoint(const std::string& path) const;
   void load_checkpoint(const std::string& path);
   // Loads both networks' weights, batchnorm statistics and counters from a safetensors state
@@ -105,6 +117,13 @@ class Trainer {
   void write_samples_to(const std::string& path) const;  // the fixed-noise grid, G in eval mode
   void write_step_samples() const;                        // samples_step_NNNNNNN.png, mid-epoch stops
   void step_keras(const Tensor& real, const Tensor& noise);
+  struct DStepResult {
+    Tensor loss, out_real, out_fake;
+  };
+  DStepResult d_step(const Tensor& real, const Tensor& noise);
+  void step_sngan(const std::vector<Tensor>& reals, const std::vector<Tensor>& noises);
+  void update_ema();
+  std::vector<Tensor> draw_noises(int64_t count);
 
   Config config_;
   bool quiet_;
@@ -112,9 +131,10 @@ class Trainer {
   Device device_;
   DType dtype_ = DType::F32;
   std::unique_ptr<Gan> gan_;
+  std::unique_ptr<Gan> ema_;  // --ema: its generator is the EMA copy (its discriminator unused)
   std::unique_ptr<Adam> adam_g_, adam_d_;
   std::unique_ptr<data::BatchSampler> sampler_;
-  Tensor real_batch_;
+  std::vector<Tensor> real_batches_;  // a step's d_steps batches
   Tensor fixed_noise_;
   Tensor ones_, zeros_;   // BCE targets shaped like D's output
   Generator noise_rng_;

@@ -16,7 +16,7 @@ constexpr const char* kCheckpointFormat = "gan_train-checkpoint-1";
 
 std::vector<std::pair<std::string, Tensor>> Trainer::checkpoint_tensors() const {
   std::vector<std::pair<std::string, Tensor>> out;
-  auto add_network = [&](const std::string& prefix, const Network& n, const Adam& adam, const std::string& opt) {
+  auto add_network = [&](const std::string& prefix, const Network& n, const Adam* adam, const std::string& opt) {
     for (const Parameter& p : n.arena.parameters()) out.emplace_back(prefix + p.name, p.tensor);
     for (const Buffer& b : n.arena.buffers()) out.emplace_back(prefix + b.name, b.tensor);
     for (const auto& bn : n.batchnorms) {
@@ -24,13 +24,15 @@ std::vector<std::pair<std::string, Tensor>> Trainer::checkpoint_tensors() const 
       count.data<int64_t>()[0] = bn->num_batches_tracked;
       out.emplace_back(prefix + bn->name() + ".num_batches_tracked", count);
     }
+    if (!adam) return;
     for (const Parameter& p : n.arena.parameters()) {
-      out.emplace_back(opt + p.name + ".exp_avg", ParameterArena::parameter_view(adam.exp_avg(), p));
-      out.emplace_back(opt + p.name + ".exp_avg_sq", ParameterArena::parameter_view(adam.exp_avg_sq(), p));
+      out.emplace_back(opt + p.name + ".exp_avg", ParameterArena::parameter_view(adam->exp_avg(), p));
+      out.emplace_back(opt + p.name + ".exp_avg_sq", ParameterArena::parameter_view(adam->exp_avg_sq(), p));
     }
   };
-  add_network("generator.", gan_->generator, *adam_g_, "optimizer_g.");
-  add_network("discriminator.", gan_->discriminator, *adam_d_, "optimizer_d.");
+  add_network("generator.", gan_->generator, adam_g_.get(), "optimizer_g.");
+  add_network("discriminator.", gan_->discriminator, adam_d_.get(), "optimizer_d.");
+  if (ema_) add_network("generator_ema.", ema_->generator, nullptr, "");  // --ema: a state_dict for G too
   return out;
 }
 
@@ -43,8 +45,9 @@ void Trainer::save_checkpoint(const std::string& path) const {
       {"loss", config_.loss},
       {"config", config_to_json(config_)},
       {"step", std::to_string(step_)},
-      {"epoch", std::to_string(sampler_ ? step_ / sampler_->batches_per_epoch() : 0)},
-      // The position inside the epoch is step % batches_per_epoch: a resume checks it has the same.
+      {"epoch", std::to_string(sampler_ ? step_ / steps_per_epoch() : 0)},
+      // The position inside the epoch follows from the step and the batches per epoch: a resume
+      // checks it has the same.
       {"batches_per_epoch", std::to_string(sampler_ ? sampler_->batches_per_epoch() : 0)},
       {"adam_g_step", std::to_string(adam_g_->step_count())},
       {"adam_d_step", std::to_string(adam_d_->step_count())},
@@ -81,8 +84,10 @@ static int64_t meta_int(const io::SafetensorsFile& f, const std::string& key) {
 void Trainer::check_counters(const io::SafetensorsFile& f) const {
   const std::string& path = f.path;
   const int64_t step = meta_int(f, "step"), adam_g = meta_int(f, "adam_g_step"), adam_d = meta_int(f, "adam_d_step");
-  NN_CHECK(adam_g == step && adam_d == step, "checkpoint ", path, " is inconsistent: step ", step,
-           " but Adam steps ", adam_g, " (G) and ", adam_d, " (D); each step takes one Adam step per network");
+  const int64_t d = config_.d_steps;
+  NN_CHECK(adam_g == step && adam_d / d == step && adam_d % d == 0, "checkpoint ", path, " is inconsistent: step ",
+           step, " but Adam steps ", adam_g, " (G) and ", adam_d, " (D); each step takes one Adam step of G and ", d,
+           " of D");
   auto check_batchnorms = [&](const std::string& prefix, const Network& n, int64_t forwards_per_step) {
     for (const auto& bn : n.batchnorms) {
       const std::string name = prefix + bn->name() + ".num_batches_tracked";
@@ -91,15 +96,22 @@ void Trainer::check_counters(const io::SafetensorsFile& f) const {
                seen, ", fewer than the ", forwards_per_step, " batches per step of ", step, " steps");
     }
   };
-  check_batchnorms("generator.", gan_->generator, 1);
-  check_batchnorms("discriminator.", gan_->discriminator, config_.preset == "dcgan" ? 3 : 2);
+  // Training-mode forwards per step: each extra D step (d - 1 of them; all d for sngan) runs G
+  // once and D twice; the preset's own step runs G once and D three times (dcgan), twice (keras),
+  // or (sngan's G step) once each.
+  const bool sngan = config_.preset == "sngan";
+  const int64_t extra_d_steps = sngan ? d : d - 1;
+  const int64_t g_forwards = extra_d_steps + 1;
+  const int64_t d_forwards = 2 * extra_d_steps + (sngan ? 1 : config_.preset == "dcgan" ? 3 : 2);
+  check_batchnorms("generator.", gan_->generator, g_forwards);
+  check_batchnorms("discriminator.", gan_->discriminator, d_forwards);
   if (sampler_ && f.metadata.count("batches_per_epoch")) {  // (older checkpoints lack it)
     const int64_t theirs = meta_int(f, "batches_per_epoch"), ours = sampler_->batches_per_epoch();
     NN_CHECK(theirs == ours, "checkpoint ", path, " was trained with ", theirs, " batches per epoch; this run has ", ours,
              " (", sampler_->size(), " images at batch ", config_.batch_size,
              "): resuming needs the same data and --train-images");
-    NN_CHECK(meta_int(f, "epoch") == step / ours, "checkpoint ", path, " is inconsistent: step ", step, " is in epoch ",
-             step / ours, ", not ", meta_int(f, "epoch"));
+    NN_CHECK(meta_int(f, "epoch") == step / steps_per_epoch(), "checkpoint ", path, " is inconsistent: step ", step,
+             " is in epoch ", step / steps_per_epoch(), ", not ", meta_int(f, "epoch"));
   }
 }
 
@@ -128,6 +140,11 @@ void Trainer::load_checkpoint(const std::string& path) {
   NN_CHECK(saved.batch_size == config_.batch_size && saved.seed == config_.seed, "checkpoint ", path,
            " was trained with batch ", saved.batch_size, " and seed ", saved.seed, "; resuming needs the same (got batch ",
            config_.batch_size, ", seed ", config_.seed, ")");
+  NN_CHECK(saved.d_steps == config_.d_steps && saved.spectral_norm == config_.spectral_norm &&
+               (saved.ema > 0) == (config_.ema > 0),
+           "checkpoint ", path, " was trained with --d-steps ", saved.d_steps, saved.spectral_norm ? ", spectral norm" : "",
+           saved.ema > 0 ? ", an EMA generator" : ", no EMA generator", "; resuming needs the same (got --d-steps ",
+           config_.d_steps, config_.spectral_norm ? ", --spectral-norm" : "", config_.ema > 0 ? ", --ema" : ", no --ema", ")");
 
   // Everything is checked before anything is copied: a refused checkpoint leaves the trainer as it was.
   auto tensors = checkpoint_tensors();
@@ -146,6 +163,7 @@ void Trainer::load_checkpoint(const std::string& path) {
   };
   restore_counts("generator.", gan_->generator);
   restore_counts("discriminator.", gan_->discriminator);
+  if (ema_) restore_counts("generator_ema.", ema_->generator);
   step_ = meta_int(f, "step");
   adam_g_->set_step_count(meta_int(f, "adam_g_step"));
   adam_d_->set_step_count(meta_int(f, "adam_d_step"));
@@ -223,7 +241,7 @@ void Trainer::write_checkpoints(bool epoch_end) {
   save_checkpoint(latest_checkpoint_path());
   last_good_step_ = step_;
   last_save_ = std::chrono::steady_clock::now();
-  const int64_t per_epoch = sampler_->batches_per_epoch();
+  const int64_t per_epoch = steps_per_epoch();
   if (epoch_end && (step_ / per_epoch) % config_.checkpoint_every == 0) {
     std::ostringstream name;
     name << config_.out_dir << "/checkpoint_epoch_" << std::setw(3) << std::setfill('0') << step_ / per_epoch
