@@ -13,6 +13,8 @@
 // they skip and say so. Tolerance: our float32 engine against PyTorch in float64 on the same
 // float32 weights; |diff| <= 2e-5 on outputs of size ~1 (tanh images, D scores) is float32 rounding
 // through 4 layers.
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 #include "io/safetensors.h"
@@ -73,25 +75,35 @@ Tensor eval_forward(Sequential& net, const Tensor& x) {
   return y;
 }
 
+double max_abs_difference(const Tensor& a, const Tensor& b) {
+  const std::vector<double> x = a.to_vector(), y = b.to_vector();
+  double m = 0;
+  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::fabs(x[i] - y[i]));
+  return m;
+}
+
 void expect_close(const Tensor& ours, const Tensor& theirs, double atol, const std::string& what) {
   ASSERT_EQ(ours.shape(), theirs.shape()) << what;
   std::string where;
   EXPECT_TRUE(all_close(ours.to_vector(), theirs.to_vector(), atol, 0.0, &where)) << what << ": " << where;
 }
 
-// Every preset, and keras at --dropout 0 too (its names must not change: the naming contract).
+// Every preset, and keras at --dropout 0 too (its names must not change: the naming contract);
+// sngan with an EMA generator, whose generator_ema.* load into a third PyTorch model.
 TEST(Interop, CheckpointLoadsIntoPyTorch) {
   NN_SKIP_WITHOUT_PYTORCH();
-  for (const auto& [preset, dropout] : std::vector<std::pair<std::string, double>>{{"dcgan", 0.0}, {"keras", -1.0},
-                                                                                 {"keras", 0.0}}) {
+  for (const auto& [preset, dropout] : std::vector<std::pair<std::string, double>>{
+           {"dcgan", 0.0}, {"keras", -1.0}, {"keras", 0.0}, {"sngan", -1.0}}) {
     SCOPED_TRACE(preset + (dropout >= 0 ? " dropout " + std::to_string(dropout) : ""));
     TempDir dir("interop_out");
     Config c = small(preset, dir.path().string());
     if (dropout >= 0) c.dropout = dropout;
-    Trainer trainer(c, random_images(8, 1), true);
+    if (preset == "sngan") c.ema = 0.5;
+    Trainer trainer(c, random_images(64, 1), true);
     for (int step = 0; step < 2; ++step) {
-      Tensor real = rand_tensor({4, 3, 32, 32}, 10 + step).to(DType::F32);
-      trainer.train_step(real);
+      std::vector<Tensor> reals;
+      for (int64_t k = 0; k < c.d_steps; ++k) reals.push_back(rand_tensor({4, 3, 32, 32}, 10 + step * 10 + k).to(DType::F32));
+      trainer.train_step(reals);
     }
     const std::string ckpt = dir / "checkpoint.safetensors", noise_file = dir / "noise.safetensors",
                       out = dir / "pytorch.safetensors";
@@ -107,12 +119,18 @@ TEST(Interop, CheckpointLoadsIntoPyTorch) {
     Tensor scores = eval_forward(trainer.gan().discriminator.net, images);
     expect_close(images, torch_out.get("images"), 2e-5, "G(z)");
     expect_close(scores, torch_out.get("scores"), 2e-5, "D(G(z))");
+    ASSERT_EQ(torch_out.has("ema_images"), trainer.has_ema());
+    if (trainer.has_ema()) {
+      Tensor ema_images = eval_forward(trainer.sampling_generator().net, noise);
+      expect_close(ema_images, torch_out.get("ema_images"), 2e-5, "G_ema(z)");
+      EXPECT_GT(max_abs_difference(ema_images, images), 1e-6) << "the EMA generator is not G";
+    }
   }
 }
 
 TEST(Interop, PytorchStateDictLoadsIntoGanTrain) {
   NN_SKIP_WITHOUT_PYTORCH();
-  for (const std::string preset : {"dcgan", "keras"}) {
+  for (const std::string preset : {"dcgan", "keras", "sngan"}) {
     SCOPED_TRACE(preset);
     TempDir dir("interop_in");
     Config c = small(preset, dir.path().string());

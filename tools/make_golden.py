@@ -488,7 +488,14 @@ def interop(args):
     with torch.no_grad():
         images = G(noise)
         scores = D(images)
-    save_file({"images": images.contiguous(), "scores": scores.contiguous()}, args.out)
+    out = {"images": images.contiguous(), "scores": scores.contiguous()}
+    if any(k.startswith("generator_ema.") for k in ckpt):  # --ema: a state_dict for G as well
+        G_ema = build_models(cfg, [])[0].double()
+        load_strict(G_ema, ckpt, "generator_ema.", torch.float64)
+        G_ema.eval()
+        with torch.no_grad():
+            out["ema_images"] = G_ema(noise).contiguous()
+    save_file(out, args.out)
 
 
 def export(args):
