@@ -22,6 +22,7 @@
 #include "kernels.h"
 #include "resize_math.h"
 #include "softmax_math.h"
+#include "spectral_norm_math.h"
 
 using namespace bench;
 using nn::ActKind;
@@ -739,6 +740,89 @@ void resize_cases(const std::string& tag, int N, int C, int H, int W, int OH, in
   });
 }
 
+// upsample_nearest2d x s: forward reads x once and writes y (s^2 larger); backward reads dy and
+// reads + writes dx (the gather of kernels/resize_math.h).
+void upsample_cases(const std::string& tag, int N, int C, int H, int W, int s) {
+  const int64_t NC = int64_t(N) * C, nx = NC * H * W, ny = nx * s * s, OW = int64_t(W) * s;
+  const std::string base = image_tag(tag, N, C, H, W) + ",x" + std::to_string(s);
+  add_case("upsample_nearest_fwd/" + base, [=](benchmark::State& st, bool validate) {
+    auto hx = random_floats(nx, -1, 1, 121);
+    DeviceBuffer<float> x(nx), y(ny);
+    x.upload(hx);
+    if (validate) {
+      nn::upsample_nearest_fwd_cuda(x.ptr, y.ptr, NC, H, W, s, stream());
+      std::vector<double> want(ny);
+      for (int64_t p = 0; p < NC; ++p)
+        for (int64_t oh = 0; oh < int64_t(H) * s; ++oh)
+          for (int64_t ow = 0; ow < OW; ++ow) want[(p * H * s + oh) * OW + ow] = hx[(p * H + oh / s) * W + ow / s];
+      if (fail(st, compare(y.download(), want, 0, 0, "y"))) return;
+    }
+    double t = time_loop(st, [&] { nn::upsample_nearest_fwd_cuda(x.ptr, y.ptr, NC, H, W, s, stream()); });
+    report_memory(st, t, 4.0 * nx + 4.0 * ny);
+  });
+  add_case("upsample_nearest_bwd/" + base, [=](benchmark::State& st, bool validate) {
+    auto hdy = random_floats(ny, -1, 1, 122), hdx = random_floats(nx, -1, 1, 123);
+    DeviceBuffer<float> dy(ny), dx(nx);
+    dy.upload(hdy);
+    dx.upload(hdx);
+    if (validate) {
+      nn::upsample_nearest_bwd_cuda(dy.ptr, dx.ptr, NC, H, W, s, stream());
+      std::vector<double> want(hdx.begin(), hdx.end());
+      for (int64_t p = 0; p < NC; ++p)
+        for (int64_t i = 0; i < H; ++i)
+          for (int64_t j = 0; j < W; ++j)
+            want[(p * H + i) * W + j] += nn::upsample_nearest_grad_at(hdy.data() + p * H * s * OW, OW, i, j, int64_t(s));
+      if (fail(st, compare(dx.download(), want, 1e-6, 1e-6, "dx"))) return;
+    }
+    double t = time_loop(st, [&] { nn::upsample_nearest_bwd_cuda(dy.ptr, dx.ptr, NC, H, W, s, stream()); });
+    report_memory(st, t, 4.0 * ny + 8.0 * nx);
+  });
+}
+
+// Spectral normalisation's point-wise kernels on a weight of rows x cols: W / sigma (read W,
+// write y) and the weight gradient (read dy, read + write dW; u and v are small).
+void spectral_norm_cases(const std::string& tag, int rows, int cols) {
+  const int64_t n = int64_t(rows) * cols;
+  const std::string base = tag + "/" + std::to_string(rows) + "x" + std::to_string(cols);
+  add_case("sn_divide/" + base, [=](benchmark::State& st, bool validate) {
+    auto hw = random_floats(n, -1, 1, 131);
+    DeviceBuffer<float> w(n), y(n), sigma(1);
+    w.upload(hw);
+    sigma.upload({2.5f});
+    if (validate) {
+      nn::sn_divide_by_sigma_cuda(w.ptr, sigma.ptr, y.ptr, n, stream());
+      std::vector<double> want(n);
+      for (int64_t i = 0; i < n; ++i) want[i] = hw[i] / 2.5f;
+      if (fail(st, compare(y.download(), want, 0, 1e-7, "y"))) return;
+    }
+    double t = time_loop(st, [&] { nn::sn_divide_by_sigma_cuda(w.ptr, sigma.ptr, y.ptr, n, stream()); });
+    report_memory(st, t, 8.0 * n);
+  });
+  add_case("sn_weight_grad/" + base, [=](benchmark::State& st, bool validate) {
+    auto hdy = random_floats(n, -1, 1, 132), hdw = random_floats(n, -1, 1, 133);
+    auto hu = random_floats(rows, -1, 1, 134), hv = random_floats(cols, -1, 1, 135);
+    DeviceBuffer<float> dy(n), dw(n), u(rows), v(cols), sigma(1), dot(1);
+    dy.upload(hdy);
+    dw.upload(hdw);
+    u.upload(hu);
+    v.upload(hv);
+    sigma.upload({2.5f});
+    dot.upload({0.75f});
+    if (validate) {
+      nn::sn_weight_grad_cuda(dy.ptr, sigma.ptr, dot.ptr, u.ptr, v.ptr, dw.ptr, rows, cols, stream());
+      std::vector<double> want(n);
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < cols; ++j)
+          want[i * cols + j] = hdw[i * cols + j] + nn::sn_weight_grad(hdy[i * cols + j], 2.5f, 0.75f, hu[i], hv[j]);
+      if (fail(st, compare(dw.download(), want, 1e-6, 1e-6, "dw"))) return;
+    }
+    double t = time_loop(st, [&] {
+      nn::sn_weight_grad_cuda(dy.ptr, sigma.ptr, dot.ptr, u.ptr, v.ptr, dw.ptr, rows, cols, stream());
+    });
+    report_memory(st, t, 12.0 * n);
+  });
+}
+
 void softmax_cases(const std::string& tag, int N, int K) {
   const int64_t n = int64_t(N) * K;
   const std::string base = tag + "/N=" + std::to_string(N) + ",K=" + std::to_string(K);
@@ -868,6 +952,13 @@ void register_all() {
     resize_cases(p + ":input", B, 3, 32, 32, 299, 299);
     softmax_cases(p + ":logits", B, 1008);
   }
+  // sngan preset: batch 64, G width 256 (its three x2 upsamplings), D width 128 (its 3x3
+  // convolutions' spectral norms: 128 x 1152).
+  {
+    const int B = 64;
+    for (int side : {4, 8, 16}) upsample_cases("sngan:G.up", B, 256, side, side, 2);
+    spectral_norm_cases("sngan:D.c2", 128, 128 * 9);
+  }
   // A size that fills the GPU: every kernel family once at 64 Mi elements.
   for (ActKind k : {ActKind::Relu, ActKind::LeakyRelu, ActKind::Tanh, ActKind::Sigmoid}) act_cases("big", k, kBig, 0.2f);
   bn_cases("big", 256, 256, int(kBig / (256 * 256)));
@@ -877,6 +968,7 @@ void register_all() {
   gather_case("big", 50000, 16384);
   utility_cases(kBig);
   bias_cases("big", 256, 256, int(kBig / (256 * 256)));
+  upsample_cases("big", 256, 256, 16, 16, 2);  // 16 Mi in, 64 Mi out
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// gan_layers.h — the two presets' convolution and linear layers as shapes, and the FLOP count of
+// gan_layers.h — the three presets' convolution and linear layers as shapes, and the FLOP count of
 // one training step built from them. Plain C++ (no CUDA): bench_conv_gemm times these shapes and
 // tools/gan_bench.cpp counts a step's FLOPs with them. Mirrors src/train/models.h.
 //
@@ -22,6 +22,13 @@
 //          then G (2G - G1); D's loss: real pass (2D - D1), fake pass whose input is a leaf that
 //          requires grad (2D)
 //          => 7D - D1 + 3G - G1
+//   sngan: n D steps, each G forward without a graph (G), D on real and on fake (2D), D's filter
+//          grads of both passes (2D) and data grads except the first layer (2 (D - D1)); then the
+//          G step: G forward (G), D forward (D), data grads through frozen D to the image (D), G's
+//          filter and data grads (2G - G1)
+//          => n (G + 6D - 2 D1) + 3G - G1 + 2D
+//          (G = width channels, D = width / 2; the power iterations of spectral norm, matrix-vector
+//          products, are left out with the other memory-bound work)
 #pragma once
 #include <string>
 #include <vector>
@@ -60,7 +67,7 @@ inline Layer linear(const std::string& name, char net, int N, int in, int out) {
   return l;
 }
 
-// The layers of `preset` ("dcgan" or "keras") at a batch, width and noise length; G's layers
+// The layers of `preset` ("dcgan", "keras" or "sngan") at a batch, width and noise length; G's layers
 // first, each network's first layer first.
 inline std::vector<Layer> layers(const std::string& preset, int B, int w, int nz) {
   using std::to_string;
@@ -75,6 +82,29 @@ inline std::vector<Layer> layers(const std::string& preset, int B, int w, int nz
         conv("D2 conv " + to_string(2 * w) + "->" + to_string(4 * w) + " 4x4 s2", 'D', B, 2 * w, 8, 4 * w, 4, 2, 1),
         conv("D3 conv " + to_string(4 * w) + "->1 4x4 s1", 'D', B, 4 * w, 4, 1, 4, 1, 0),
     };
+  }
+  if (preset == "sngan") {
+    const int g = w, d = w / 2;
+    std::vector<Layer> out = {linear("G l1 linear " + to_string(nz) + "->" + to_string(16 * g), 'G', B, nz, 16 * g)};
+    for (int side : {8, 16, 32}) {  // each GBlock's convolutions run after its x2 upsampling
+      const std::string at = " at " + to_string(side);
+      out.push_back(conv("G block c1 3x3 " + to_string(g) + at, 'G', B, g, side, g, 3, 1, 1));
+      out.push_back(conv("G block c2 3x3 " + to_string(g) + at, 'G', B, g, side, g, 3, 1, 1));
+      out.push_back(conv("G block c_sc 1x1 " + to_string(g) + at, 'G', B, g, side, g, 1, 1, 0));
+    }
+    out.push_back(conv("G c5 3x3 " + to_string(g) + "->3", 'G', B, g, 32, 3, 3, 1, 1));
+    out.push_back(conv("D block1 c1 3x3 3->" + to_string(d), 'D', B, 3, 32, d, 3, 1, 1));
+    out.push_back(conv("D block1 c2 3x3 at 32", 'D', B, d, 32, d, 3, 1, 1));
+    out.push_back(conv("D block1 c_sc 1x1 at 16", 'D', B, 3, 16, d, 1, 1, 0));
+    out.push_back(conv("D block2 c1 3x3 at 16", 'D', B, d, 16, d, 3, 1, 1));
+    out.push_back(conv("D block2 c2 3x3 at 16", 'D', B, d, 16, d, 3, 1, 1));
+    out.push_back(conv("D block2 c_sc 1x1 at 16", 'D', B, d, 16, d, 1, 1, 0));
+    for (int b : {3, 4}) {
+      out.push_back(conv("D block" + to_string(b) + " c1 3x3 at 8", 'D', B, d, 8, d, 3, 1, 1));
+      out.push_back(conv("D block" + to_string(b) + " c2 3x3 at 8", 'D', B, d, 8, d, 3, 1, 1));
+    }
+    out.push_back(linear("D l5 linear " + to_string(d) + "->1", 'D', B, d, 1));
+    return out;
   }
   return {
       linear("G0 linear " + to_string(nz) + "->" + to_string(64 * w), 'G', B, nz, 64 * w),
@@ -96,6 +126,10 @@ inline double step_flops(const std::string& preset, int B, int w, int nz) {
     else { D += f; if (D1 < 0) D1 = f; }
   }
   if (preset == "dcgan") return 8 * D - 2 * D1 + 3 * G - G1;
+  if (preset == "sngan") {
+    const double n = 5;  // the preset's D steps per G step
+    return n * (G + 6 * D - 2 * D1) + 3 * G - G1 + 2 * D;
+  }
   return 7 * D - D1 + 3 * G - G1;
 }
 

@@ -73,8 +73,6 @@ NN_HD void linear_covering_outputs(int64_t i, int64_t out_size, T scale, int64_t
   *hi = h < out_size ? h : out_size;
 }
 
-}  // namespace nn
-
 // ---- upsample_nearest2d: nearest-neighbour upsampling by an integer factor s, as PyTorch's
 // F.interpolate(x, scale_factor=s, mode="nearest") (for an integer s its source index
 // floor(dst * in / out) is exactly dst / s). Output (oh, ow) reads input (oh / s, ow / s).
@@ -88,3 +86,5 @@ NN_HD T upsample_nearest_grad_at(const T* dy_plane, int64_t OW, int64_t i, int64
     for (int64_t b = 0; b < s; ++b) acc += dy_plane[(i * s + a) * OW + j * s + b];
   return acc;
 }
+
+}  // namespace nn

@@ -81,7 +81,7 @@ std::vector<std::string> split(const std::string& s) {
 
 [[noreturn]] void usage(const std::string& msg) {
   std::cerr << "gan_bench: " << msg << "\n"
-            << "usage: gan_bench [--presets dcgan,keras] [--batch-sizes 64,256] [--modes synthetic,real]\n"
+            << "usage: gan_bench [--presets dcgan,keras,sngan] [--batch-sizes 64,256] [--modes synthetic,real]\n"
             << "                 [--warmup 20] [--steps 100] [--data DIR] [--json PATH] [--peak-tflops X] [--tf32]\n";
   std::exit(2);
 }
@@ -110,7 +110,8 @@ Options parse(int argc, char** argv) {
       usage("bad number for " + a);
     }
   }
-  for (auto& p : o.presets) if (p != "dcgan" && p != "keras") usage("unknown preset '" + p + "'");
+  for (auto& p : o.presets)
+    if (p != "dcgan" && p != "keras" && p != "sngan") usage("unknown preset '" + p + "'");
   for (auto& m : o.modes) if (m != "synthetic" && m != "real") usage("unknown mode '" + m + "'");
   if (o.warmup < 0 || o.steps < 1) usage("--warmup must be >= 0 and --steps >= 1");
   return o;
@@ -210,24 +211,26 @@ Result bench_one(const Options& o, const std::string& preset, int64_t batch, con
   nn::Generator gen(1234);
   fixed_batch.uniform_(gen, -1.0, 1.0);
   std::unique_ptr<nn::data::BatchSampler> sampler;
-  nn::Tensor batch_buf;
   if (real) {
     static nn::data::Cifar100 cifar = nn::data::load_cifar100(o.data_dir, nn::data::Split::Train);
     sampler = std::make_unique<nn::data::BatchSampler>(cifar.images, nn::Device::CUDA, batch, c.seed);
-    batch_buf = nn::Tensor::empty({batch, 3, 32, 32}, nn::DType::F32, nn::Device::CUDA);
   }
   int64_t next = 0;
+  // A step takes d_steps batches (sngan: 5, one per D step); real mode gathers each in turn.
+  std::vector<nn::Tensor> batches;
+  for (int64_t k = 0; k < c.d_steps; ++k)
+    batches.push_back(real ? nn::Tensor::empty({batch, 3, 32, 32}, nn::DType::F32, nn::Device::CUDA) : fixed_batch);
   auto step = [&] {
     if (real) {
-      if (next == sampler->batches_per_epoch()) {
-        sampler->set_epoch(sampler->epoch() + 1);
-        next = 0;
+      for (nn::Tensor& b : batches) {
+        if (next == sampler->batches_per_epoch()) {
+          sampler->set_epoch(sampler->epoch() + 1);
+          next = 0;
+        }
+        sampler->batch_into(next++, b);
       }
-      sampler->batch_into(next++, batch_buf);
-      trainer->train_step(batch_buf);
-    } else {
-      trainer->train_step(fixed_batch);
     }
+    trainer->train_step(batches);
   };
 
   for (int64_t i = 0; i < o.warmup; ++i) step();

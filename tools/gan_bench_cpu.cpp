@@ -96,15 +96,18 @@ Row bench_one(const Options& o, const std::string& preset, int64_t batch, const 
   uint32_t state = 12345;
   for (int64_t i = 0, n = u8.numel(); i < n; ++i) bytes[i] = static_cast<uint8_t>((state = state * 1664525u + 1013904223u) >> 24);
   nn::data::BatchSampler sampler(u8, nn::Device::CPU, batch, 7);
-  nn::Tensor real = nn::Tensor::empty({batch, 3, 32, 32});
+  std::vector<nn::Tensor> reals;  // a step's d_steps batches (sngan: 5)
+  for (int64_t k = 0; k < c.d_steps; ++k) reals.push_back(nn::Tensor::empty({batch, 3, 32, 32}));
   int64_t next = 0;
   auto step = [&] {
-    if (next == sampler.batches_per_epoch()) {
-      sampler.set_epoch(sampler.epoch() + 1);
-      next = 0;
+    for (nn::Tensor& real : reals) {
+      if (next == sampler.batches_per_epoch()) {
+        sampler.set_epoch(sampler.epoch() + 1);
+        next = 0;
+      }
+      sampler.batch_into(next++, real);
     }
-    sampler.batch_into(next++, real);
-    trainer.train_step(real);
+    trainer.train_step(reals);
   };
   for (int64_t i = 0; i < o.warmup; ++i) step();
   for (int64_t i = 0; i < o.steps; ++i) {

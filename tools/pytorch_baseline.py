@@ -7,7 +7,7 @@ tools/gpu_bench.sh times ours, in eager mode and with torch.compile. It prints o
 table (preset | batch | mode | ms/step (median) | images/s | peak MiB | device) and, with
 --json PATH, writes the raw numbers for tools/gpu_bench.sh to merge.
 
-    python3 tools/pytorch_baseline.py                          # GPU: both presets, batch 64 and 256, eager and compiled
+    python3 tools/pytorch_baseline.py                          # GPU: every preset, batch 64 and 256, eager and compiled
     python3 tools/pytorch_baseline.py --device cpu --steps 3 --warmup 1
     python3 tools/pytorch_baseline.py --presets keras --batch-sizes 256 --modes compiled --compile-mode max-autotune
 
@@ -20,8 +20,10 @@ What is the same as gan_train (so that the comparison is fair):
     one backward of the sum, D steps; then G through the updated D, D frozen, G steps); keras as
     the TF tutorial (one G forward, one D forward on real and on fake, both losses from it, G's
     gradient from L_G and D's from L_D with the same weights, both step). Losses: BCELoss on
-    D's probability (dcgan), hinge (keras). Adam with each preset's lr and betas, eps 1e-8,
-    zero_grad(set_to_none=True).
+    D's probability (dcgan), hinge (keras). sngan (--presets sngan; not in the default list) as
+    Mimicry: 5 D steps, each on a fresh batch and fresh noise, G(z) under no_grad, then one G step
+    through the frozen D; hinge loss; torch.nn.utils.spectral_norm; linear lr decay.
+    Adam with each preset's lr and betas, eps 1e-8, zero_grad(set_to_none=True).
   * Data: a uint8 image set (synthetic, or CIFAR-100 train.bin with --data-real) already on the
     device; every timed step gathers its batch through a random permutation and scales it to
     [-1, 1] (x/127.5 - 1), and draws its noise, as gan_train's step does. Losses and D scores
@@ -65,6 +67,8 @@ import torch.nn.functional as F
 PRESETS = {
     "dcgan": dict(width=128, nz=100, lr=2e-4, betas=(0.5, 0.999), slope=0.2, dropout=0.0, loss="bce"),
     "keras": dict(width=256, nz=100, lr=1e-4, betas=(0.9, 0.999), slope=0.3, dropout=0.3, loss="hinge"),
+    # The ResNet SNGAN (src/train/sngan.h): G width channels, D width / 2, 5 D steps per G step.
+    "sngan": dict(width=256, nz=128, lr=2e-4, betas=(0.0, 0.9), slope=0.0, dropout=0.0, loss="hinge", d_steps=5),
 }
 
 # gan_train's parameter counts at the default widths (`build/gan_train --device cpu --preset P`
@@ -72,6 +76,7 @@ PRESETS = {
 ENGINE_PARAMETER_COUNTS = {
     "dcgan": {"G": 3448576, "D": 2637312},
     "keras": {"G": 2700352, "D": 217985},
+    "sngan": {"G": 4276739, "D": 1053825},
 }
 
 CIFAR_IMAGE_BYTES = 3 * 32 * 32
@@ -129,6 +134,80 @@ def build_keras(width, nz, slope, dropout):
     return g, d
 
 
+class SnganGBlock(nn.Module):
+    """b1 BN ReLU, nearest x2, c1 3x3, b2 BN ReLU, c2 3x3; shortcut nearest x2, c_sc 1x1."""
+
+    def __init__(self, ch):
+        super().__init__()
+        self.b1, self.c1 = nn.BatchNorm2d(ch), nn.Conv2d(ch, ch, 3, 1, 1)
+        self.b2, self.c2 = nn.BatchNorm2d(ch), nn.Conv2d(ch, ch, 3, 1, 1)
+        self.c_sc = nn.Conv2d(ch, ch, 1, 1, 0)
+
+    def forward(self, x):
+        h = F.interpolate(F.relu(self.b1(x)), scale_factor=2, mode="nearest")
+        h = self.c2(F.relu(self.b2(self.c1(h))))
+        return h + self.c_sc(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+class SnganDBlock(nn.Module):
+    """Spectrally normalised; optimized: c1 ReLU c2 pool + pool c_sc; else ReLU c1 ReLU c2 [pool]
+    + c_sc [pool] (when it downsamples) or the identity."""
+
+    def __init__(self, cin, cout, down, optimized):
+        super().__init__()
+        sn = nn.utils.spectral_norm
+        self.down, self.optimized = down or optimized, optimized
+        self.c1, self.c2 = sn(nn.Conv2d(cin, cout, 3, 1, 1)), sn(nn.Conv2d(cout, cout, 3, 1, 1))
+        self.c_sc = sn(nn.Conv2d(cin, cout, 1, 1, 0)) if (self.down or cin != cout) else None
+
+    def forward(self, x):
+        h = self.c2(F.relu(self.c1(x if self.optimized else F.relu(x))))
+        if self.down:
+            h = F.avg_pool2d(h, 2)
+        if self.optimized:
+            return h + self.c_sc(F.avg_pool2d(x, 2))
+        if self.c_sc is None:
+            return h + x
+        sc = self.c_sc(x)
+        return h + (F.avg_pool2d(sc, 2) if self.down else sc)
+
+
+class SnganG(nn.Module):
+    def __init__(self, g, nz):
+        super().__init__()
+        self.g = g
+        self.l1 = nn.Linear(nz, 16 * g)
+        self.block2, self.block3, self.block4 = SnganGBlock(g), SnganGBlock(g), SnganGBlock(g)
+        self.b5, self.c5 = nn.BatchNorm2d(g), nn.Conv2d(g, 3, 3, 1, 1)
+
+    def forward(self, z):
+        h = self.block4(self.block3(self.block2(self.l1(z).view(-1, self.g, 4, 4))))
+        return torch.tanh(self.c5(F.relu(self.b5(h))))
+
+
+class SnganD(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.block1, self.block2 = SnganDBlock(3, d, True, True), SnganDBlock(d, d, True, False)
+        self.block3, self.block4 = SnganDBlock(d, d, False, False), SnganDBlock(d, d, False, False)
+        self.l5 = nn.utils.spectral_norm(nn.Linear(d, 1))
+
+    def forward(self, x):
+        h = self.block4(self.block3(self.block2(self.block1(x))))
+        return self.l5(torch.sum(F.relu(h), dim=(2, 3)))
+
+
+def init_sngan_(module):
+    """gan_train's init_sngan: Xavier-uniform (gain sqrt 2 for the blocks' 3x3 convolutions, 1
+    elsewhere), biases 0, batchnorm weights 1."""
+    for name, m in module.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            w = m.weight_orig if hasattr(m, "weight_orig") else m.weight
+            gain = 2 ** 0.5 if name.endswith((".c1", ".c2")) else 1.0
+            nn.init.xavier_uniform_(w, gain)
+            nn.init.zeros_(m.bias)
+
+
 def init_dcgan_(module):
     """pytorch/examples' weights_init, as gan_train's init_dcgan (linear layers too)."""
     for m in module.modules():
@@ -143,6 +222,11 @@ def init_dcgan_(module):
 
 def build_models(preset, width, nz):
     p = PRESETS[preset]
+    if preset == "sngan":
+        g, d = SnganG(width, nz), SnganD(width // 2)
+        init_sngan_(g)
+        init_sngan_(d)
+        return g, d
     if preset == "dcgan":
         g, d = build_dcgan(width, nz, p["slope"])
     else:
@@ -244,7 +328,9 @@ class Trainer:
         # The callables the step uses: the modules themselves, or their compiled versions.
         self.G = torch.compile(self.g, mode=compile_mode) if compiled else self.g
         self.D = torch.compile(self.d, mode=compile_mode) if compiled else self.d
-        self.step = self.step_dcgan if preset == "dcgan" else self.step_keras
+        self.step = {"dcgan": self.step_dcgan, "keras": self.step_keras, "sngan": self.step_sngan}[preset]
+        self.d_steps = p.get("d_steps", 1)
+        self.lr0, self.steps_done, self.decay_steps = p["lr"], 0, 100_000
 
     def noise(self):
         return torch.randn(noise_shape(self.preset, self.batch, self.nz), device=self.device)
@@ -276,6 +362,32 @@ class Trainer:
         err_g.backward()
         self.set_d_frozen(False)
         self.opt_g.step()
+        self.record_metrics(err_d, err_g, out_real, out_fake, out_fake_g)
+
+    def step_sngan(self):
+        # Linear lr decay over the preset's 100k G steps (a host scalar per step, as gan_train's).
+        lr = self.lr0 * max(0.0, 1.0 - self.steps_done / self.decay_steps)
+        for opt in (self.opt_g, self.opt_d):
+            for group in opt.param_groups:
+                group["lr"] = lr
+        for _ in range(self.d_steps):  # D steps, each on a fresh real batch and fresh noise
+            real = self.sampler.next_batch()
+            self.opt_d.zero_grad(set_to_none=True)
+            out_real = self.D(real)
+            with torch.no_grad():
+                fake = self.G(self.noise())
+            out_fake = self.D(fake)
+            err_d = F.relu(1.0 - out_real).mean() + F.relu(1.0 + out_fake).mean()
+            err_d.backward()
+            self.opt_d.step()
+        self.opt_g.zero_grad(set_to_none=True)
+        self.set_d_frozen(True)
+        out_fake_g = self.D(self.G(self.noise()))
+        err_g = -out_fake_g.mean()
+        err_g.backward()
+        self.set_d_frozen(False)
+        self.opt_g.step()
+        self.steps_done += 1
         self.record_metrics(err_d, err_g, out_real, out_fake, out_fake_g)
 
     def step_keras(self):
@@ -362,7 +474,8 @@ def prepare_compile(preset):
 def run_one(args, device, preset, batch, mode, images):
     """One table row: builds a fresh Trainer, warms up, times; errors become the row's text."""
     width = args.width.get(preset, PRESETS[preset]["width"])
-    row = dict(preset=preset, batch=batch, mode=mode, width=width, nz=args.nz, device=device_description(device),
+    nz = args.nz or PRESETS[preset]["nz"]
+    row = dict(preset=preset, batch=batch, mode=mode, width=width, nz=nz, device=device_description(device),
                compile_mode=args.compile_mode if mode == "compiled" else None, error=None)
     compiled = mode == "compiled"
     warmup = args.warmup + (args.compile_warmup if compiled else 0)
@@ -373,7 +486,7 @@ def run_one(args, device, preset, batch, mode, images):
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(device)
         torch.manual_seed(args.seed)
-        trainer = Trainer(preset, batch, width, args.nz, device, images, compiled, args.compile_mode)
+        trainer = Trainer(preset, batch, width, nz, device, images, compiled, args.compile_mode)
         times = time_steps(trainer.step, device, warmup, args.steps)
         median = statistics.median(times)
         row.update(adam=trainer.adam_impl, warmup_steps=warmup, steps=args.steps, step_ms=times, ms_median=median,
@@ -431,7 +544,7 @@ def parse_args(argv=None):
     ap.add_argument("--compile-warmup", type=int, default=3,
                     help="extra untimed steps for compiled rows, for compilation and recompiles (default: 3)")
     ap.add_argument("--width", default="", help="override the width: N for every preset, or dcgan=N,keras=M")
-    ap.add_argument("--nz", type=int, default=100, help="noise size (default: 100, as both presets)")
+    ap.add_argument("--nz", type=int, default=None, help="noise size (default: the preset's: 100, 100, 128)")
     ap.add_argument("--tf32", choices=["on", "off"], default="off",
                     help="TF32 for cuBLAS and cuDNN (default: off, as gan_train's default)")
     ap.add_argument("--data-images", type=int, default=50000,
@@ -476,14 +589,15 @@ def main(argv=None):
     counts = {}
     for preset in args.presets:
         width = args.width.get(preset, PRESETS[preset]["width"])
-        n_g, n_d, g_shape, d_shape = check_shapes(preset, width, args.nz)
+        nz = args.nz or PRESETS[preset]["nz"]
+        n_g, n_d, g_shape, d_shape = check_shapes(preset, width, nz)
         counts[preset] = {"G": n_g, "D": n_d}
         engine = ENGINE_PARAMETER_COUNTS[preset]
-        if width == PRESETS[preset]["width"] and args.nz == 100:
+        if width == PRESETS[preset]["width"] and nz == PRESETS[preset]["nz"]:
             same = "same as gan_train" if counts[preset] == engine else f"gan_train has G {engine['G']}, D {engine['D']}!"
         else:
             same = "non-default width or nz: compare with gan_train --width"
-        print(f"  {preset} (width {width}, nz {args.nz}): G {n_g} parameters -> {g_shape}, "
+        print(f"  {preset} (width {width}, nz {nz}): G {n_g} parameters -> {g_shape}, "
               f"D {n_d} parameters -> {d_shape} ({same})")
     sys.stdout.flush()
 
