@@ -139,7 +139,7 @@ void bn_cases(const std::string& tag, int N, int C, int HW) {
     rm.upload(std::vector<float>(C, 0.f));
     rv.upload(std::vector<float>(C, 1.f));
     if (validate) {
-      nn::batchnorm_fwd_train_cuda(x.ptr, g.ptr, b.ptr, y.ptr, sm.ptr, si.ptr, rm.ptr, rv.ptr, N, C, HW, momentum, eps,
+      nn::batchnorm_fwd_train_cuda(x.ptr, g.ptr, b.ptr, y.ptr, sm.ptr, si.ptr, rm.ptr, rv.ptr, N, C, HW, momentum, eps, 0, 0.0f,
                                    stream());
       std::vector<double> want(n);
       for (int64_t i = 0; i < n; ++i) {
@@ -149,7 +149,7 @@ void bn_cases(const std::string& tag, int N, int C, int HW) {
       if (fail(st, compare(y.download(), want, 1e-4, 1e-4, "y"))) return;
     }
     double t = time_loop(st, [&] {
-      nn::batchnorm_fwd_train_cuda(x.ptr, g.ptr, b.ptr, y.ptr, sm.ptr, si.ptr, rm.ptr, rv.ptr, N, C, HW, momentum, eps,
+      nn::batchnorm_fwd_train_cuda(x.ptr, g.ptr, b.ptr, y.ptr, sm.ptr, si.ptr, rm.ptr, rv.ptr, N, C, HW, momentum, eps, 0, 0.0f,
                                    stream());
     });
     report_memory(st, t, 8.0 * n);  // x read once, y written once (a two-pass kernel reads x twice)
@@ -164,7 +164,7 @@ void bn_cases(const std::string& tag, int N, int C, int HW) {
     rm.upload(hrm);
     rv.upload(hrv);
     if (validate) {
-      nn::batchnorm_fwd_eval_cuda(x.ptr, g.ptr, b.ptr, rm.ptr, rv.ptr, y.ptr, sm.ptr, si.ptr, N, C, HW, eps, stream());
+      nn::batchnorm_fwd_eval_cuda(x.ptr, g.ptr, b.ptr, rm.ptr, rv.ptr, y.ptr, sm.ptr, si.ptr, N, C, HW, eps, 0, 0.0f, stream());
       std::vector<double> want(n);
       for (int64_t i = 0; i < n; ++i) {
         int c = int((i / HW) % C);
@@ -173,7 +173,7 @@ void bn_cases(const std::string& tag, int N, int C, int HW) {
       if (fail(st, compare(y.download(), want, 1e-5, 1e-5, "y"))) return;
     }
     double t = time_loop(st, [&] {
-      nn::batchnorm_fwd_eval_cuda(x.ptr, g.ptr, b.ptr, rm.ptr, rv.ptr, y.ptr, sm.ptr, si.ptr, N, C, HW, eps, stream());
+      nn::batchnorm_fwd_eval_cuda(x.ptr, g.ptr, b.ptr, rm.ptr, rv.ptr, y.ptr, sm.ptr, si.ptr, N, C, HW, eps, 0, 0.0f, stream());
     });
     report_memory(st, t, 8.0 * n);
   });
@@ -190,7 +190,7 @@ void bn_cases(const std::string& tag, int N, int C, int HW) {
     dg.upload(std::vector<float>(C, 0.f));
     db.upload(std::vector<float>(C, 0.f));
     if (validate) {
-      nn::batchnorm_bwd_cuda(x.ptr, dy.ptr, g.ptr, sm.ptr, si.ptr, dx.ptr, dg.ptr, db.ptr, N, C, HW, true, stream());
+      nn::batchnorm_bwd_cuda(x.ptr, dy.ptr, g.ptr, nullptr, sm.ptr, si.ptr, dx.ptr, dg.ptr, db.ptr, N, C, HW, true, 0, 0.0f, stream());
       const double M = double(N) * HW;
       std::vector<double> mdy(C, 0), mdyx(C, 0), want(n), want_db(C, 0);
       for (int64_t i = 0; i < n; ++i) {
@@ -209,7 +209,7 @@ void bn_cases(const std::string& tag, int N, int C, int HW) {
       if (fail(st, compare(db.download(), want_db, 1e-5 * M, 1e-4, "dbeta"))) return;
     }
     double t = time_loop(st, [&] {
-      nn::batchnorm_bwd_cuda(x.ptr, dy.ptr, g.ptr, sm.ptr, si.ptr, dx.ptr, dg.ptr, db.ptr, N, C, HW, true, stream());
+      nn::batchnorm_bwd_cuda(x.ptr, dy.ptr, g.ptr, nullptr, sm.ptr, si.ptr, dx.ptr, dg.ptr, db.ptr, N, C, HW, true, 0, 0.0f, stream());
     });
     report_memory(st, t, 16.0 * n);  // x, dy read; dx read + written
   });

@@ -7,7 +7,8 @@
 //   backward:           dx += gamma invstd (dy - mean(dy) - xhat mean(dy xhat))   (training)
 //                       dx += gamma invstd dy                                     (eval)
 //                       dgamma_c += sum dy xhat,  dbeta_c += sum dy
-// with M = N*HW. The per-element formulas are in batchnorm_math.h, shared with the CPU reference
+// with M = N*HW; batch_norm_act adds relu / leaky relu after y and its derivative before the
+// backward (act, slope: BnAct of batchnorm_math.h, None for batch_norm). The per-element formulas are in batchnorm_math.h, shared with the CPU reference
 // in src/ops/batchnorm.cpp. Tests: tests/test_batchnorm.cpp (CudaParity.batch_norm,
 // BatchNorm.RunningStatsSameOnCpuAndCuda); they run wherever a GPU is.
 //
@@ -39,7 +40,7 @@ __global__ void batchnorm_fwd_train_kernel(const float* __restrict__ x, const fl
                                            const float* __restrict__ beta, float* __restrict__ y,
                                            float* __restrict__ save_mean, float* __restrict__ save_invstd,
                                            float* __restrict__ running_mean, float* __restrict__ running_var, int N,
-                                           int C, int HW, float momentum, float eps) {
+                                           int C, int HW, float momentum, float eps, BnAct act, float slope) {
   __shared__ float scratch[kThreads];
   const int c = blockIdx.x;
   const int64_t M = static_cast<int64_t>(N) * HW;
@@ -72,7 +73,7 @@ __global__ void batchnorm_fwd_train_kernel(const float* __restrict__ x, const fl
   const float b = beta != nullptr ? beta[c] : 0.0f;
   for (int64_t i = threadIdx.x; i < M; i += blockDim.x) {
     const int64_t j = bn_offset(i, c, C, HW);
-    y[j] = bn_normalize(x[j], mean, invstd, g, b);
+    y[j] = bn_act(act, bn_normalize(x[j], mean, invstd, g, b), slope);
   }
 }
 
@@ -82,7 +83,7 @@ __global__ void batchnorm_fwd_eval_kernel(const float* __restrict__ x, const flo
                                           const float* __restrict__ beta, const float* __restrict__ running_mean,
                                           const float* __restrict__ running_var, float* __restrict__ y,
                                           float* __restrict__ save_mean, float* __restrict__ save_invstd, int N, int C,
-                                          int HW, float eps) {
+                                          int HW, float eps, BnAct act, float slope) {
   const int c = blockIdx.x;
   const int64_t M = static_cast<int64_t>(N) * HW;
   const float mean = running_mean[c];
@@ -95,22 +96,28 @@ __global__ void batchnorm_fwd_eval_kernel(const float* __restrict__ x, const flo
   const float b = beta != nullptr ? beta[c] : 0.0f;
   for (int64_t i = threadIdx.x; i < M; i += blockDim.x) {
     const int64_t j = bn_offset(i, c, C, HW);
-    y[j] = bn_normalize(x[j], mean, invstd, g, b);
+    y[j] = bn_act(act, bn_normalize(x[j], mean, invstd, g, b), slope);
   }
 }
 
 // grid (C), block (kThreads). dx, dgamma, dbeta may each be null; the non-null ones accumulate.
-__global__ void batchnorm_bwd_kernel(const float* __restrict__ x, const float* __restrict__ dy,
-                                     const float* __restrict__ gamma, const float* __restrict__ save_mean,
-                                     const float* __restrict__ save_invstd, float* __restrict__ dx,
-                                     float* __restrict__ dgamma, float* __restrict__ dbeta, int N, int C, int HW,
-                                     bool training) {
+// With a fused activation (batch_norm_act) dy is its output's gradient: dz = dy act'(z) is formed
+// on the fly, z recomputed from x, in both passes (bn_act_grad), and never stored.
+__global__ void batchnorm_bwd_kernel(const float* __restrict__ x, const float* __restrict__ dy_out,
+                                     const float* __restrict__ gamma, const float* __restrict__ beta,
+                                     const float* __restrict__ save_mean, const float* __restrict__ save_invstd,
+                                     float* __restrict__ dx, float* __restrict__ dgamma, float* __restrict__ dbeta,
+                                     int N, int C, int HW, bool training, BnAct act, float slope) {
   __shared__ float scratch[kThreads];
   const int c = blockIdx.x;
   const int64_t M = static_cast<int64_t>(N) * HW;
   const float Mf = static_cast<float>(M);
   const float mean = save_mean[c];
   const float invstd = save_invstd[c];
+  const float gc = gamma != nullptr ? gamma[c] : 1.0f, bc = beta != nullptr ? beta[c] : 0.0f;
+  auto dz = [&](int64_t j) {
+    return act == BnAct::None ? dy_out[j] : bn_act_grad(act, bn_normalize(x[j], mean, invstd, gc, bc), dy_out[j], slope);
+  };
 
   // The two channel sums. Eval mode's dx does not need them, so they are skipped when nothing
   // else does either. The condition depends only on kernel arguments, so the whole block takes
@@ -120,7 +127,7 @@ __global__ void batchnorm_bwd_kernel(const float* __restrict__ x, const float* _
     float acc_dy = 0.0f, acc_dy_xhat = 0.0f;
     for (int64_t i = threadIdx.x; i < M; i += blockDim.x) {
       const int64_t j = bn_offset(i, c, C, HW);
-      const float g = dy[j];
+      const float g = dz(j);
       acc_dy += g;
       acc_dy_xhat += g * bn_xhat(x[j], mean, invstd);
     }
@@ -138,8 +145,9 @@ __global__ void batchnorm_bwd_kernel(const float* __restrict__ x, const float* _
   const float mean_dy_xhat = sum_dy_xhat / Mf;
   for (int64_t i = threadIdx.x; i < M; i += blockDim.x) {
     const int64_t j = bn_offset(i, c, C, HW);
-    dx[j] += training ? bn_dx_train(dy[j], bn_xhat(x[j], mean, invstd), gamma_invstd, mean_dy, mean_dy_xhat)
-                      : bn_dx_eval(dy[j], gamma_invstd);
+    const float g = dz(j);
+    dx[j] += training ? bn_dx_train(g, bn_xhat(x[j], mean, invstd), gamma_invstd, mean_dy, mean_dy_xhat)
+                      : bn_dx_eval(g, gamma_invstd);
   }
 }
 
@@ -147,29 +155,30 @@ __global__ void batchnorm_bwd_kernel(const float* __restrict__ x, const float* _
 
 void batchnorm_fwd_train_cuda(const float* x, const float* gamma, const float* beta, float* y, float* save_mean,
                               float* save_invstd, float* running_mean, float* running_var, int N, int C, int HW,
-                              float momentum, float eps, cudaStream_t s) {
+                              float momentum, float eps, int act, float slope, cudaStream_t s) {
   if (C == 0 || static_cast<int64_t>(N) * HW == 0) return;
   batchnorm_fwd_train_kernel<<<C, kThreads, 0, s>>>(x, gamma, beta, y, save_mean, save_invstd, running_mean,
-                                                    running_var, N, C, HW, momentum, eps);
+                                                    running_var, N, C, HW, momentum, eps, static_cast<BnAct>(act),
+                                                    slope);
   NN_LAUNCH_CHECK(s);
 }
 
 void batchnorm_fwd_eval_cuda(const float* x, const float* gamma, const float* beta, const float* running_mean,
                              const float* running_var, float* y, float* save_mean, float* save_invstd, int N, int C,
-                             int HW, float eps, cudaStream_t s) {
+                             int HW, float eps, int act, float slope, cudaStream_t s) {
   if (C == 0) return;
   batchnorm_fwd_eval_kernel<<<C, kThreads, 0, s>>>(x, gamma, beta, running_mean, running_var, y, save_mean, save_invstd,
-                                                   N, C, HW, eps);
+                                                   N, C, HW, eps, static_cast<BnAct>(act), slope);
   NN_LAUNCH_CHECK(s);
 }
 
-void batchnorm_bwd_cuda(const float* x, const float* dy, const float* gamma, const float* save_mean,
+void batchnorm_bwd_cuda(const float* x, const float* dy, const float* gamma, const float* beta, const float* save_mean,
                         const float* save_invstd, float* dx, float* dgamma, float* dbeta, int N, int C, int HW,
-                        bool training, cudaStream_t s) {
+                        bool training, int act, float slope, cudaStream_t s) {
   if (C == 0 || static_cast<int64_t>(N) * HW == 0) return;
   if (dx == nullptr && dgamma == nullptr && dbeta == nullptr) return;
-  batchnorm_bwd_kernel<<<C, kThreads, 0, s>>>(x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, N, C, HW,
-                                              training);
+  batchnorm_bwd_kernel<<<C, kThreads, 0, s>>>(x, dy, gamma, beta, save_mean, save_invstd, dx, dgamma, dbeta, N, C, HW,
+                                              training, static_cast<BnAct>(act), slope);
   NN_LAUNCH_CHECK(s);
 }
 

@@ -65,4 +65,26 @@ NN_HD T bn_dx_eval(T dy, T gamma_invstd) {
   return gamma_invstd * dy;
 }
 
+// ---- batch_norm_act: an activation fused after the normalisation (src/ops/batchnorm.cpp).
+//   forward:   z = gamma xhat + beta,  y = act(z)
+//   backward:  dz = dy act'(z), z recomputed from x and the saved statistics (nothing stored
+//              between the two), then the batchnorm backward above with dz in place of dy.
+// act'(z) as elementwise_math.h takes it (relu' = [z > 0], leaky relu' = 1 if z > 0 else slope),
+// and the products are the same ones the separate activation computes, so the fused op gives
+// the same values as batch_norm followed by relu / leaky_relu.
+enum class BnAct : int { None = 0, Relu = 1, LeakyRelu = 2 };
+
+template <class T>
+NN_HD T bn_act(BnAct act, T z, T slope) {
+  if (act == BnAct::None || z > T(0)) return z;
+  return act == BnAct::Relu ? T(0) : slope * z;
+}
+
+template <class T>
+NN_HD T bn_act_grad(BnAct act, T z, T dy, T slope) {
+  if (act == BnAct::None) return dy;
+  if (act == BnAct::Relu) return dy * (z > T(0) ? T(1) : T(0));
+  return dy * (z > T(0) ? T(1) : slope);
+}
+
 }  // namespace nn

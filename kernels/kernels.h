@@ -38,17 +38,20 @@ void normal_fill_cuda(float* y, int64_t n, uint64_t seed, uint64_t c0, float mea
 // Training: per-channel batch mean and biased variance -> save_mean, save_invstd = 1/sqrt(var+eps),
 // y = (x - mean) invstd gamma + beta; running stats (if non-null) <- (1-momentum) r + momentum
 // (mean, unbiased var). Eval: the same with the running statistics (also written to save_*).
+// `act`, `slope`: the activation fused after the normalisation (batchnorm_math.h's BnAct as an
+// int: 0 none, 1 relu, 2 leaky relu with `slope`); the backward then takes its output's gradient.
 void batchnorm_fwd_train_cuda(const float* x, const float* gamma, const float* beta, float* y, float* save_mean,
                               float* save_invstd, float* running_mean, float* running_var, int N, int C, int HW,
-                              float momentum, float eps, cudaStream_t s);
+                              float momentum, float eps, int act, float slope, cudaStream_t s);
 void batchnorm_fwd_eval_cuda(const float* x, const float* gamma, const float* beta, const float* running_mean,
                              const float* running_var, float* y, float* save_mean, float* save_invstd, int N, int C,
-                             int HW, float eps, cudaStream_t s);
+                             int HW, float eps, int act, float slope, cudaStream_t s);
 // dx (nullable), dgamma (nullable), dbeta (nullable) accumulate. `training` picks the formula:
-// batch statistics depend on x in training mode, running ones do not.
-void batchnorm_bwd_cuda(const float* x, const float* dy, const float* gamma, const float* save_mean,
+// batch statistics depend on x in training mode, running ones do not. beta (nullable) is read
+// only with a fused activation (to recompute its input).
+void batchnorm_bwd_cuda(const float* x, const float* dy, const float* gamma, const float* beta, const float* save_mean,
                         const float* save_invstd, float* dx, float* dgamma, float* dbeta, int N, int C, int HW,
-                        bool training, cudaStream_t s);
+                        bool training, int act, float slope, cudaStream_t s);
 
 // ---- dropout.cu: keep element i when rng_bits(seed, c0, i) >= threshold (threshold = p 2^32),
 // y = x * scale * keep, scale = 1/(1-p). Backward regenerates the mask: dx += dy * scale * keep.

@@ -245,14 +245,20 @@ BatchNorm::BatchNorm(ParameterArena& arena, const std::string& name, int64_t cha
   running_var = arena.add_buffer(name + ".running_var", {channels}, 1.0);
 }
 Tensor BatchNorm::forward(const Tensor& x) {
+  if (fused_) return forward_fused(x, fused_activation_, fused_slope_);
   if (training_) ++num_batches_tracked;
   return batch_norm(x, weight, bias, running_mean, running_var, training_, momentum_, eps_);
+}
+Tensor BatchNorm::forward_fused(const Tensor& x, FusedActivation activation, double slope) {
+  if (training_) ++num_batches_tracked;
+  return batch_norm_act(x, weight, bias, running_mean, running_var, training_, momentum_, eps_, activation, slope);
 }
 std::string BatchNorm::describe() const {
   return str_cat("BatchNorm", dims_, "d(", channels_, ", eps=", eps_, ", momentum=", momentum_, ")");
 }
 
 Tensor Activation::forward(const Tensor& x) {
+  if (fused_) return x;  // applied by the batchnorm before it
   switch (kind_) {
     case Kind::ReLU: return relu(x);
     case Kind::LeakyReLU: return leaky_relu(x, slope_);
@@ -300,6 +306,23 @@ std::string Sequential::describe() const {
   os << ")";
   return os.str();
 }
+void fuse_batchnorm_activations(Sequential& net) {
+  const auto& layers = net.layers();
+  for (size_t i = 0; i + 1 < layers.size(); ++i) {
+    auto bn = std::dynamic_pointer_cast<BatchNorm>(layers[i]);
+    auto act = std::dynamic_pointer_cast<Activation>(layers[i + 1]);
+    if (!bn || !act) continue;
+    if (act->kind() == Activation::Kind::ReLU) {
+      bn->fuse_activation(FusedActivation::Relu, 0.0);
+    } else if (act->kind() == Activation::Kind::LeakyReLU) {
+      bn->fuse_activation(FusedActivation::LeakyRelu, act->slope());
+    } else {
+      continue;
+    }
+    act->set_fused_into_batchnorm();
+  }
+}
+
 void Sequential::train(bool on) {
   training_ = on;
   for (auto& layer : layers_) layer->set_training(on);

@@ -281,5 +281,89 @@ TEST(BatchNorm, NcMatchesNc11) {
   EXPECT_EQ(x2.grad().to_vector(), x4.grad().to_vector());
 }
 
+// ---------------------------------------------------------------- batch_norm_act (fused)
+
+TEST(Gradcheck, batch_norm_act) {
+  {
+    SCOPED_TRACE("(N,C,H,W) training, relu");
+    Tensor x = channel_skewed_input({3, 2, 3, 2}, 11).requires_grad_();
+    Tensor w = channel_param(2, 12, 0.5, 1.5).requires_grad_();
+    Tensor b = channel_param(2, 13, -0.5, 0.5).requires_grad_();
+    Tensor rm = Tensor::zeros({2}, DType::F64), rv = Tensor::ones({2}, DType::F64);
+    gradcheck([&](const auto& in) {
+      return batch_norm_act(in[0], in[1], in[2], rm, rv, true, 0.1, 1e-5, FusedActivation::Relu);
+    }, {x, w, b});
+  }
+  {
+    SCOPED_TRACE("(N,C) training, leaky relu 0.2, no running stats");
+    Tensor x = rand_tensor({5, 4}, 14, -2.0, 2.0).requires_grad_();
+    Tensor w = channel_param(4, 15, 0.5, 1.5).requires_grad_();
+    Tensor b = channel_param(4, 16, -0.5, 0.5).requires_grad_();
+    gradcheck([](const auto& in) {
+      return batch_norm_act(in[0], in[1], in[2], Tensor(), Tensor(), true, 0.1, 1e-5, FusedActivation::LeakyRelu, 0.2);
+    }, {x, w, b});
+  }
+  {
+    SCOPED_TRACE("(N,C,H,W) eval, leaky relu 0.3");
+    Tensor x = rand_tensor({2, 3, 2, 2}, 17, -2.0, 2.0).requires_grad_();
+    Tensor w = channel_param(3, 18, 0.5, 1.5).requires_grad_();
+    Tensor b = channel_param(3, 19, -0.5, 0.5).requires_grad_();
+    Tensor rm = channel_param(3, 20, -0.5, 0.5), rv = channel_param(3, 21, 0.5, 1.5);
+    gradcheck([&](const auto& in) {
+      return batch_norm_act(in[0], in[1], in[2], rm, rv, false, 0.1, 1e-5, FusedActivation::LeakyRelu, 0.3);
+    }, {x, w, b});
+  }
+}
+
+TEST(CudaParity, batch_norm_act) {
+  NN_SKIP_WITHOUT_CUDA();
+  // The dcgan generator's BN + ReLU, the keras generator's BN1d + LeakyReLU(0.3), an eval case.
+  const Shape dcgan{64, 256, 8, 8}, keras{256, 16384};
+  cuda_parity([](const auto& in) {
+    return batch_norm_act(in[0], in[1], in[2], Tensor(), Tensor(), true, 0.1, 1e-5, FusedActivation::Relu);
+  }, {rand_tensor(dcgan, 31, -2.0, 3.0).requires_grad_(), channel_param(256, 32, 0.5, 1.5).requires_grad_(),
+      channel_param(256, 33, -0.5, 0.5).requires_grad_()});
+  cuda_parity([](const auto& in) {
+    return batch_norm_act(in[0], in[1], in[2], Tensor(), Tensor(), true, 0.1, 1e-5, FusedActivation::LeakyRelu, 0.3);
+  }, {rand_tensor(keras, 34, -2.0, 3.0).requires_grad_(), channel_param(16384, 35, 0.5, 1.5).requires_grad_(),
+      channel_param(16384, 36, -0.5, 0.5).requires_grad_()});
+  cuda_parity([](const auto& in) {
+    return batch_norm_act(in[0], in[1], in[2], in[3], in[4], false, 0.1, 1e-5, FusedActivation::LeakyRelu, 0.2);
+  }, {rand_tensor(dcgan, 37, -2.0, 3.0).requires_grad_(), channel_param(256, 38, 0.5, 1.5).requires_grad_(),
+      channel_param(256, 39, -0.5, 0.5).requires_grad_(), channel_param(256, 40, -0.5, 0.5),
+      channel_param(256, 41, 0.5, 1.5)});
+}
+
+// The fused op gives the very values of batch_norm followed by relu / leaky_relu: outputs, every
+// gradient and the running statistics, bit for bit on the CPU, in float32 and float64.
+TEST(BatchNormAct, SameBitsAsTheComposition) {
+  for (DType dtype : {DType::F32, DType::F64}) {
+    for (bool training : {true, false}) {
+      for (FusedActivation act : {FusedActivation::Relu, FusedActivation::LeakyRelu}) {
+        SCOPED_TRACE(std::string(dtype_name(dtype)) + (training ? " training" : " eval") +
+                     (act == FusedActivation::Relu ? " relu" : " leaky"));
+        auto run = [&](bool fused) {
+          Tensor x = rand_tensor({8, 6, 5, 5}, 51, -2.0, 3.0).to(dtype).requires_grad_();
+          Tensor w = channel_param(6, 52, 0.5, 1.5).to(dtype).requires_grad_();
+          Tensor b = channel_param(6, 53, -0.5, 0.5).to(dtype).requires_grad_();
+          Tensor rm = channel_param(6, 54, -0.5, 0.5).to(dtype), rv = channel_param(6, 55, 0.5, 1.5).to(dtype);
+          const double slope = 0.2;
+          Tensor y = fused ? batch_norm_act(x, w, b, rm, rv, training, 0.1, 1e-5, act, slope) : [&] {
+            Tensor z = batch_norm(x, w, b, rm, rv, training, 0.1, 1e-5);
+            return act == FusedActivation::Relu ? relu(z) : leaky_relu(z, slope);
+          }();
+          Tensor g = rand_tensor(y.shape(), 56).to(dtype);
+          sum(mul(y, g)).backward();
+          return std::vector<std::vector<double>>{y.to_vector(), x.grad().to_vector(), w.grad().to_vector(),
+                                                  b.grad().to_vector(), rm.to_vector(), rv.to_vector()};
+        };
+        const auto fused = run(true), composed = run(false);
+        const char* names[] = {"y", "dx", "dweight", "dbias", "running_mean", "running_var"};
+        for (size_t k = 0; k < fused.size(); ++k) EXPECT_EQ(fused[k], composed[k]) << names[k];
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace nn::test

@@ -46,6 +46,8 @@ inline void add_gan_train_options(CLI::App& app, nn::train::Config& c) {
                "spectral normalisation of every discriminator convolution and linear layer (always on for sngan)");
   app.add_option("--ema", c.ema, "keep an EMA generator with this decay, e.g. 0.9999 (0: none)")->capture_default_str();
   app.add_option("--ema-start", c.ema_start, "the EMA copies G until this step, then averages")->capture_default_str();
+  app.add_flag("--fuse-bn-act", c.fuse_bn_act,
+               "run each batchnorm + ReLU/LeakyReLU as one fused op (the same values, one pass less)");
   app.add_option("--seed", c.seed, "seed of every random stream (init, noise, data order, dropout)")
       ->capture_default_str();
   app.add_option("--data", c.data_dir, "folder holding CIFAR-100's train.bin")->capture_default_str();

@@ -184,28 +184,45 @@ class BatchNorm : public Layer {
   BatchNorm(ParameterArena& arena, const std::string& name, int64_t channels, int dims = 2, double momentum = 0.1,
             double eps = 1e-5);
   Tensor forward(const Tensor& x) override;
+  // The same normalisation with relu / leaky relu fused after it (batch_norm_act).
+  Tensor forward_fused(const Tensor& x, FusedActivation activation, double slope);
   std::string describe() const override;
   Tensor weight, bias, running_mean, running_var;
   int64_t num_batches_tracked = 0;  // PyTorch's counter (a host integer: no device traffic)
   const std::string& name() const { return name_; }  // "main.1"
+  // Set by fuse_batchnorm_activations: forward() then applies the activation that follows it.
+  void fuse_activation(FusedActivation activation, double slope) {
+    fused_ = true;
+    fused_activation_ = activation;
+    fused_slope_ = slope;
+  }
 
  private:
   std::string name_;
   int64_t channels_;
   int dims_;
   double momentum_, eps_;
+  bool fused_ = false;
+  FusedActivation fused_activation_ = FusedActivation::Relu;
+  double fused_slope_ = 0;
 };
 
 class Activation : public Layer {
  public:
   enum class Kind { ReLU, LeakyReLU, Tanh, Sigmoid };
   explicit Activation(Kind kind, double slope = 0.01) : kind_(kind), slope_(slope) {}
+  Kind kind() const { return kind_; }
+  double slope() const { return slope_; }
+  // Its batchnorm applies it (fuse_batchnorm_activations): forward() passes x through.
+  void set_fused_into_batchnorm() { fused_ = true; }
+  bool fused_into_batchnorm() const { return fused_; }
   Tensor forward(const Tensor& x) override;
   std::string describe() const override;
 
  private:
   Kind kind_;
   double slope_;
+  bool fused_ = false;
 };
 
 class Dropout : public Layer {
@@ -242,6 +259,12 @@ class Unflatten : public Layer {
  private:
   Shape per_sample_;
 };
+
+// Fuses every BatchNorm followed by a ReLU or LeakyReLU in `net` into one batch_norm_act (the
+// Activation layer stays in its place, passing its input through, so layer indices and tensor
+// names do not change). The values are those of the separate layers.
+class Sequential;
+void fuse_batchnorm_activations(Sequential& net);
 
 class Sequential : public Layer {
  public:

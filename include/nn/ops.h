@@ -41,6 +41,13 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
 // in training mode (then nothing is updated). weight/bias may be undefined (no affine).
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+// batch_norm followed by relu or leaky_relu(slope) in one op: the same values as the two ops,
+// with one pass over the activation in the forward and no stored pre-activation (the backward
+// recomputes it from x).
+enum class FusedActivation { Relu, LeakyRelu };
+Tensor batch_norm_act(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                      const Tensor& running_var, bool training, double momentum, double eps,
+                      FusedActivation activation, double slope = 0.0);
 
 // ---- activations (src/ops/activation.cpp)
 Tensor relu(const Tensor& x);

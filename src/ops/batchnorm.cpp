@@ -17,9 +17,14 @@
 // as (C) tensors captured by the backward closure, in both modes, so the backward never reads
 // the running statistics (which a later training step may have changed).
 //
+// batch_norm_act(..., relu | leaky relu, slope): y = act(batch_norm(x)) in one op; the backward
+// forms dz = dy act'(z) on the fly from x (z recomputed, never stored) and runs the formulas above
+// on dz. Same values as the two separate ops (kernels/batchnorm_math.h says why).
+//
 // CPU: the loops below, templated on T. CUDA: kernels/batchnorm.cu (hand-written, not cuDNN). The
 // per-element formulas are shared (kernels/batchnorm_math.h).
-// Tests: tests/test_batchnorm.cpp (Gradcheck.batch_norm, CudaParity.batch_norm, BatchNorm.*).
+// Tests: tests/test_batchnorm.cpp (Gradcheck.batch_norm, CudaParity.batch_norm, BatchNorm.*;
+// Gradcheck.batch_norm_act, CudaParity.batch_norm_act, BatchNormAct.* against the composition).
 #include <limits>
 
 #include "batchnorm_math.h"
@@ -68,7 +73,8 @@ int64_t bn_block(const BnDims& d) { return std::max<int64_t>(1, kBnBlockElems / 
 
 template <class T>
 void batchnorm_fwd_train_cpu(const T* x, const T* gamma, const T* beta, T* y, T* save_mean, T* save_invstd,
-                             T* running_mean, T* running_var, BnDims d, double momentum, double eps) {
+                             T* running_mean, T* running_var, BnDims d, double momentum, double eps, BnAct act,
+                             T slope) {
   const int64_t M = d.M(), B = bn_block(d);
 #pragma omp parallel for schedule(static) if (d.C * M >= kParallelElems)
   for (int64_t c0 = 0; c0 < d.C; c0 += B) {
@@ -105,7 +111,7 @@ void batchnorm_fwd_train_cpu(const T* x, const T* gamma, const T* beta, T* y, T*
       for (int64_t c = c0; c < c1; ++c)
         for (int64_t hw = 0; hw < d.HW; ++hw) {
           const int64_t j = d.at(n, c, hw);
-          y[j] = bn_normalize(x[j], m[c - c0], is[c - c0], g[c - c0], b[c - c0]);
+          y[j] = bn_act(act, bn_normalize(x[j], m[c - c0], is[c - c0], g[c - c0], b[c - c0]), slope);
         }
   }
 }
@@ -114,7 +120,7 @@ void batchnorm_fwd_train_cpu(const T* x, const T* gamma, const T* beta, T* y, T*
 // CUDA eval kernel.
 template <class T>
 void batchnorm_fwd_eval_cpu(const T* x, const T* gamma, const T* beta, const T* running_mean, const T* running_var,
-                            T* y, T* save_mean, T* save_invstd, BnDims d, double eps) {
+                            T* y, T* save_mean, T* save_invstd, BnDims d, double eps, BnAct act, T slope) {
   for (int64_t c = 0; c < d.C; ++c) {
     save_mean[c] = running_mean[c];
     save_invstd[c] = bn_invstd(running_var[c], static_cast<T>(eps));
@@ -126,15 +132,17 @@ void batchnorm_fwd_eval_cpu(const T* x, const T* gamma, const T* beta, const T* 
       const T b = beta != nullptr ? beta[c] : T(0);
       for (int64_t hw = 0; hw < d.HW; ++hw) {
         const int64_t j = d.at(n, c, hw);
-        y[j] = bn_normalize(x[j], save_mean[c], save_invstd[c], g, b);
+        y[j] = bn_act(act, bn_normalize(x[j], save_mean[c], save_invstd[c], g, b), slope);
       }
     }
 }
 
 // dx, dgamma, dbeta may each be null; the others accumulate. Channel sums in double (as above).
+// With a fused activation, dy is the gradient of its output and dz = dy act'(z) is formed on the
+// fly from x (bn_act_grad), in both passes, instead of being stored.
 template <class T>
-void batchnorm_bwd_cpu(const T* x, const T* dy, const T* gamma, const T* save_mean, const T* save_invstd, T* dx,
-                       T* dgamma, T* dbeta, BnDims d, bool training) {
+void batchnorm_bwd_cpu(const T* x, const T* dy_out, const T* gamma, const T* beta, const T* save_mean,
+                       const T* save_invstd, T* dx, T* dgamma, T* dbeta, BnDims d, bool training, BnAct act, T slope) {
   const int64_t M = d.M(), B = bn_block(d);
 #pragma omp parallel for schedule(static) if (d.C * M >= kParallelElems)
   for (int64_t c0 = 0; c0 < d.C; c0 += B) {
@@ -143,10 +151,12 @@ void batchnorm_bwd_cpu(const T* x, const T* dy, const T* gamma, const T* save_me
     for (int64_t n = 0; n < d.N; ++n)
       for (int64_t c = c0; c < c1; ++c) {
         const T mean = save_mean[c], invstd = save_invstd[c];
+        const T g = gamma != nullptr ? gamma[c] : T(1), b = beta != nullptr ? beta[c] : T(0);
         for (int64_t hw = 0; hw < d.HW; ++hw) {
           const int64_t j = d.at(n, c, hw);
-          sum_dy[c - c0] += dy[j];
-          sum_dy_xhat[c - c0] += static_cast<double>(dy[j]) * static_cast<double>(bn_xhat(x[j], mean, invstd));
+          const T dy = act == BnAct::None ? dy_out[j] : bn_act_grad(act, bn_normalize(x[j], mean, invstd, g, b), dy_out[j], slope);
+          sum_dy[c - c0] += dy;
+          sum_dy_xhat[c - c0] += static_cast<double>(dy) * static_cast<double>(bn_xhat(x[j], mean, invstd));
         }
       }
     for (int64_t c = c0; c < c1; ++c) {
@@ -160,10 +170,12 @@ void batchnorm_bwd_cpu(const T* x, const T* dy, const T* gamma, const T* save_me
         const T gamma_invstd = (gamma != nullptr ? gamma[c] : T(1)) * invstd;
         const T mean_dy = static_cast<T>(sum_dy[c - c0] / static_cast<double>(M));
         const T mean_dy_xhat = static_cast<T>(sum_dy_xhat[c - c0] / static_cast<double>(M));
+        const T g = gamma != nullptr ? gamma[c] : T(1), b = beta != nullptr ? beta[c] : T(0);
         for (int64_t hw = 0; hw < d.HW; ++hw) {
           const int64_t j = d.at(n, c, hw);
-          dx[j] += training ? bn_dx_train(dy[j], bn_xhat(x[j], mean, invstd), gamma_invstd, mean_dy, mean_dy_xhat)
-                            : bn_dx_eval(dy[j], gamma_invstd);
+          const T dy = act == BnAct::None ? dy_out[j] : bn_act_grad(act, bn_normalize(x[j], mean, invstd, g, b), dy_out[j], slope);
+          dx[j] += training ? bn_dx_train(dy, bn_xhat(x[j], mean, invstd), gamma_invstd, mean_dy, mean_dy_xhat)
+                            : bn_dx_eval(dy, gamma_invstd);
         }
       }
   }
@@ -186,11 +198,14 @@ BnDims batchnorm_dims(const Tensor& x) {
 
 }  // namespace
 
-Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                  const Tensor& running_var, bool training, double momentum, double eps) {
-  OpScope scope("batch_norm", {&x, &weight, &bias, &running_mean, &running_var});
-  check_defined("batch_norm", x, "input");
-  check_op_tensors("batch_norm", {&x, &weight, &bias, &running_mean, &running_var});
+namespace {
+
+Tensor batch_norm_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                       const Tensor& running_var, bool training, double momentum, double eps, BnAct act,
+                       double slope_d, const char* op) {
+  OpScope scope(op, {&x, &weight, &bias, &running_mean, &running_var});
+  check_defined(op, x, "input");
+  check_op_tensors(op, {&x, &weight, &bias, &running_mean, &running_var});
   const BnDims d = batchnorm_dims(x);
   check_channel_vector(weight, d.C, "weight");
   check_channel_vector(bias, d.C, "bias");
@@ -220,11 +235,13 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
         batchnorm_fwd_train_cuda(x.data<float>(), g, b, y.data<float>(), save_mean.data<float>(),
                                  save_invstd.data<float>(), mutable_data_or_null<float>(running_mean),
                                  mutable_data_or_null<float>(running_var), d.N, d.C, d.HW, static_cast<float>(momentum),
-                                 static_cast<float>(eps), op_stream());
+                                 static_cast<float>(eps), static_cast<int>(act), static_cast<float>(slope_d),
+                                 op_stream());
       } else {
         batchnorm_fwd_eval_cuda(x.data<float>(), g, b, running_mean.data<float>(), running_var.data<float>(),
                                 y.data<float>(), save_mean.data<float>(), save_invstd.data<float>(), d.N, d.C, d.HW,
-                                static_cast<float>(eps), op_stream());
+                                static_cast<float>(eps), static_cast<int>(act), static_cast<float>(slope_d),
+                                op_stream());
       }
     });
   } else {
@@ -233,36 +250,54 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
       if (training) {
         batchnorm_fwd_train_cpu<T>(x.data<T>(), data_or_null<T>(weight), data_or_null<T>(bias), y.data<T>(),
                                    save_mean.data<T>(), save_invstd.data<T>(), mutable_data_or_null<T>(running_mean),
-                                   mutable_data_or_null<T>(running_var), d, momentum, eps);
+                                   mutable_data_or_null<T>(running_var), d, momentum, eps, act, static_cast<T>(slope_d));
       } else {
         batchnorm_fwd_eval_cpu<T>(x.data<T>(), data_or_null<T>(weight), data_or_null<T>(bias), running_mean.data<T>(),
                                   running_var.data<T>(), y.data<T>(), save_mean.data<T>(), save_invstd.data<T>(), d,
-                                  eps);
+                                  eps, act, static_cast<T>(slope_d));
       }
     });
   }
 
   // The closure keeps x and the parameters (inputs, not the output) and the saved statistics.
   record_op(
-      y, "batch_norm", {x, weight, bias}, [x, weight, bias, save_mean, save_invstd, d, training](const Tensor& gy) {
+      y, op, {x, weight, bias}, [x, weight, bias, save_mean, save_invstd, d, training, act, slope_d](const Tensor& gy) {
         const Tensor gx = wants_grad(x) ? x.ensure_grad() : Tensor();
         const Tensor gw = wants_grad(weight) ? weight.ensure_grad() : Tensor();
         const Tensor gb = wants_grad(bias) ? bias.ensure_grad() : Tensor();
         if (gy.is_cuda()) {
           NN_CUDA_ONLY(batchnorm_bwd_cuda(x.data<float>(), gy.data<float>(), data_or_null<float>(weight),
-                                          save_mean.data<float>(), save_invstd.data<float>(),
+                                          data_or_null<float>(bias), save_mean.data<float>(), save_invstd.data<float>(),
                                           mutable_data_or_null<float>(gx), mutable_data_or_null<float>(gw),
-                                          mutable_data_or_null<float>(gb), d.N, d.C, d.HW, training, op_stream()));
+                                          mutable_data_or_null<float>(gb), d.N, d.C, d.HW, training,
+                                          static_cast<int>(act), static_cast<float>(slope_d), op_stream()));
         } else {
           dispatch_float(gy.dtype(), [&](auto zero) {
             using T = decltype(zero);
-            batchnorm_bwd_cpu<T>(x.data<T>(), gy.data<T>(), data_or_null<T>(weight), save_mean.data<T>(),
-                                 save_invstd.data<T>(), mutable_data_or_null<T>(gx), mutable_data_or_null<T>(gw),
-                                 mutable_data_or_null<T>(gb), d, training);
+            batchnorm_bwd_cpu<T>(x.data<T>(), gy.data<T>(), data_or_null<T>(weight), data_or_null<T>(bias),
+                                 save_mean.data<T>(), save_invstd.data<T>(), mutable_data_or_null<T>(gx),
+                                 mutable_data_or_null<T>(gw), mutable_data_or_null<T>(gb), d, training, act,
+                                 static_cast<T>(slope_d));
           });
         }
       });
   return y;
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                  const Tensor& running_var, bool training, double momentum, double eps) {
+  return batch_norm_impl(x, weight, bias, running_mean, running_var, training, momentum, eps, BnAct::None, 0.0,
+                         "batch_norm");
+}
+
+Tensor batch_norm_act(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                      const Tensor& running_var, bool training, double momentum, double eps,
+                      FusedActivation activation, double slope) {
+  return batch_norm_impl(x, weight, bias, running_mean, running_var, training, momentum, eps,
+                         activation == FusedActivation::Relu ? BnAct::Relu : BnAct::LeakyRelu, slope,
+                         "batch_norm_act");
 }
 
 }  // namespace nn

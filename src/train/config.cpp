@@ -140,6 +140,7 @@ std::string config_to_json(const Config& c) {
                       {"spectral_norm", c.spectral_norm},
                       {"ema", c.ema},
                       {"ema_start", c.ema_start},
+                      {"fuse_bn_act", c.fuse_bn_act},
                       {"seed", c.seed},
                       {"data_dir", c.data_dir},
                       {"out_dir", c.out_dir},
@@ -180,6 +181,7 @@ Config config_from_json(const std::string& text) {
     c.spectral_norm = j.value("spectral_norm", false);
     c.ema = j.value("ema", 0.0);
     c.ema_start = j.value("ema_start", int64_t{0});
+    c.fuse_bn_act = j.value("fuse_bn_act", false);
     c.seed = j.at("seed").get<uint64_t>();
     c.data_dir = j.at("data_dir").get<std::string>();
     c.out_dir = j.at("out_dir").get<std::string>();

@@ -32,6 +32,10 @@ struct Config {
   // before); batchnorm statistics are copied. Samples and evaluations then use it.
   double ema = 0.0;
   int64_t ema_start = 0;
+  // Every batchnorm followed by a ReLU / LeakyReLU runs as one fused op (batch_norm_act): the same
+  // values (bit for bit on the CPU), one pass less over each activation. Off by default until the
+  // GPU check has measured it.
+  bool fuse_bn_act = false;
   uint64_t seed = 999;
   std::string data_dir = "data/cifar-100-binary";
   std::string out_dir = "runs/dcgan";

@@ -106,6 +106,10 @@ std::unique_ptr<Gan> build_gan(const Config& config, Device device) {
   const DType dtype = config.dtype == "float64" ? DType::F64 : DType::F32;
   gan->generator.arena.build(device, dtype);
   gan->discriminator.arena.build(device, dtype);
+  if (config.fuse_bn_act) {  // --fuse-bn-act: batch_norm_act where a batchnorm meets a (leaky) ReLU
+    fuse_batchnorm_activations(gan->generator.net);
+    fuse_batchnorm_activations(gan->discriminator.net);
+  }
   Generator init_rng(config.seed);
   auto init = config.preset == "sngan" ? init_sngan : init_dcgan;
   init(gan->generator.arena, init_rng);

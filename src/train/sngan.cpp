@@ -20,8 +20,10 @@ class SpatialSum : public Layer {
 
 class GBlock : public Layer {
  public:
-  GBlock(ParameterArena& arena, Network& net, const std::string& name, int64_t in, int64_t out, bool upsample)
+  GBlock(ParameterArena& arena, Network& net, const std::string& name, int64_t in, int64_t out, bool upsample,
+         bool fuse_bn_act)
       : upsample_(upsample),
+        fuse_(fuse_bn_act),
         b1_(std::make_shared<BatchNorm>(arena, name + ".b1", in)),
         c1_(arena, name + ".c1", in, out, 3, 1, 1),
         b2_(std::make_shared<BatchNorm>(arena, name + ".b2", out)),
@@ -36,9 +38,13 @@ class GBlock : public Layer {
     }
   }
   Tensor forward(const Tensor& x) override {
-    Tensor h = relu(b1_->forward(x));
+    // --fuse-bn-act: each BN + ReLU as one batch_norm_act (the same values).
+    auto bn_relu = [&](BatchNorm& bn, const Tensor& t) {
+      return fuse_ ? bn.forward_fused(t, FusedActivation::Relu, 0.0) : relu(bn.forward(t));
+    };
+    Tensor h = bn_relu(*b1_, x);
     if (upsample_) h = upsample_nearest2d(h, 2);
-    h = c2_.forward(relu(b2_->forward(c1_.forward(h))));
+    h = c2_.forward(bn_relu(*b2_, c1_.forward(h)));
     Tensor sc = upsample_ ? upsample_nearest2d(x, 2) : x;
     if (shortcut_) sc = shortcut_->forward(sc);
     return add(h, sc);
@@ -51,7 +57,7 @@ class GBlock : public Layer {
   std::string describe() const override { return "GBlock(" + c1_.describe() + ")"; }
 
  private:
-  bool upsample_;
+  bool upsample_, fuse_;
   std::shared_ptr<BatchNorm> b1_;
   Conv2d c1_;
   std::shared_ptr<BatchNorm> b2_;
@@ -111,7 +117,7 @@ void build_sngan(const Config& c, Gan& gan) {
   G.arena.set_init(l1->weight, ParamInit::XavierUniform, 1.0);
   G.net.add(l1).add(std::make_shared<Unflatten>(Shape{g, 4, 4}));
   for (const char* name : {"block2", "block3", "block4"})
-    G.net.add(std::make_shared<GBlock>(G.arena, G, name, g, g, /*upsample=*/true));
+    G.net.add(std::make_shared<GBlock>(G.arena, G, name, g, g, /*upsample=*/true, c.fuse_bn_act));
   auto b5 = std::make_shared<BatchNorm>(G.arena, "b5", g);
   G.batchnorms.push_back(b5);
   auto c5 = std::make_shared<Conv2d>(G.arena, "c5", g, 3, 3, 1, 1, true);
