@@ -16,6 +16,8 @@
 #include <random>
 #include <thread>
 
+#include "io/image_folder.h"
+#include "io/png.h"
 #include "io/safetensors.h"
 #include "test_util.h"
 #include "train/trainer.h"
@@ -236,6 +238,24 @@ TEST(CrashSafety, ALeftoverTemporaryFileIsReplacedNotWrittenThrough) {
   io::save_safetensors(path, {{"x", Tensor::zeros({3})}});  // would block forever on the FIFO
   EXPECT_EQ(io::load_safetensors(path).get("x").numel(), 3);
   EXPECT_FALSE(fs::exists(fs::symlink_status(tmp)));
+}
+
+// Found by fuzz_image_folder: a 400-byte PNG whose IDAT length field claims 670 MB made the
+// decoder allocate hundreds of megabytes (and take seconds) before failing. The structure is now
+// checked first: the file is refused at once, naming the chunk.
+TEST(CrashSafety, APngWhoseChunkLengthLiesIsRefusedBeforeDecoding) {
+  TempDir dir("png_lie");
+  std::vector<uint8_t> pixels(32 * 32 * 3, 128);
+  io::write_png_rgb(dir / "a.png", 32, 32, pixels);
+  Bytes bytes = read_all(dir / "a.png");
+  const size_t ihdr_end = 8 + 12 + 13;  // signature, then IHDR: the next chunk's length field
+  bytes[ihdr_end] = 0x28;               // 0x28xxxxxx: about 670 million bytes
+  write_all(dir / "a.png", bytes);
+  expect_error_containing([&] { io::read_png_folder(dir.path().string(), 32, 32); },
+                          {"a.png", "is corrupt", "more than the file holds"});
+  // A header declaring another size is refused from the header, before any decoding.
+  io::write_png_rgb(dir / "a.png", 64, 16, std::vector<uint8_t>(64 * 16 * 3, 7));
+  expect_error_containing([&] { io::read_png_folder(dir.path().string(), 32, 32); }, {"is 64x16, expected 32x32"});
 }
 
 // ------------------------------------------------------------------ gan_train, as a user runs it

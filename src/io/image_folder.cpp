@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <cerrno>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 
 // The one place stb_image's decoder is compiled, PNG only. STATIC keeps its symbols private to
@@ -42,6 +44,53 @@ const char* channel_words(int channels) {
   }
 }
 
+// A PNG file is a signature and chunks of (length, type, data, CRC); IHDR comes first with the
+// width and height. Checked here, on the file's bytes, before stb_image sees them: a damaged or
+// hostile file whose length field claims hundreds of megabytes (stb_image would allocate them),
+// or whose header declares a huge image (which it would decode), is refused at once, with what
+// is wrong. The decoder then only ever runs on a structurally sound 32x32 file.
+constexpr size_t kMaxPngBytes = 64 << 20;  // far above any 32x32 image, even uncompressed
+
+uint32_t big_endian_u32(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+}
+
+std::vector<uint8_t> read_checked_png(const std::string& file, int64_t width, int64_t height) {
+  std::error_code ec;
+  const auto size = fs::file_size(file, ec);
+  NN_CHECK(!ec, "cannot read image ", file, ": ", ec.message());
+  NN_CHECK(size <= kMaxPngBytes, "image ", file, " is ", size, " bytes, more than a ", width, "x", height,
+           " PNG can need (", kMaxPngBytes, ")");
+  std::vector<uint8_t> bytes(static_cast<size_t>(size));
+  std::ifstream in(file, std::ios::binary);
+  NN_CHECK(in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size())),
+           "cannot read image ", file, ": ", std::strerror(errno));
+  static const uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  NN_CHECK(bytes.size() >= 8 && std::memcmp(bytes.data(), kSignature, 8) == 0, "cannot read image ", file,
+           ": not a PNG file (no PNG signature)");
+  size_t at = 8;
+  bool first = true;
+  while (at < bytes.size()) {
+    NN_CHECK(bytes.size() - at >= 12, "image ", file, " is corrupt: a truncated chunk at byte ", at);
+    const uint32_t length = big_endian_u32(&bytes[at]);
+    const std::string type(reinterpret_cast<const char*>(&bytes[at + 4]), 4);
+    NN_CHECK(length <= bytes.size() - at - 12, "image ", file, " is corrupt: chunk '",
+             std::string(std::all_of(type.begin(), type.end(), ::isalpha) ? type : "????"), "' claims ", length,
+             " bytes, more than the file holds");
+    if (first) {
+      NN_CHECK(type == "IHDR" && length == 13, "image ", file, " is corrupt: it does not start with a PNG header");
+      const uint32_t w = big_endian_u32(&bytes[at + 8]), h = big_endian_u32(&bytes[at + 12]);
+      NN_CHECK(w == width && h == height, "image ", file, " is ", w, "x", h, ", expected ", width, "x", height,
+               " (CIFAR-sized images: resize them to ", width, "x", height, " first)");
+      first = false;
+    }
+    at += 12 + length;
+    if (type == "IEND") break;
+  }
+  NN_CHECK(!first, "image ", file, " is corrupt: no PNG header");
+  return bytes;
+}
+
 }  // namespace
 
 std::vector<std::string> list_png_files(const std::string& dir) {
@@ -67,8 +116,9 @@ Tensor read_png_folder(const std::string& dir, int64_t width, int64_t height, in
   for (int64_t i = 0; i < n; ++i) {
     const std::string& file = files[static_cast<size_t>(i)];
     int w = 0, h = 0, channels = 0;
+    const std::vector<uint8_t> bytes = read_checked_png(file, width, height);
     // Ask for 3 channels; `channels` still reports what the file has, checked below.
-    stbi_uc* pixels = stbi_load(file.c_str(), &w, &h, &channels, 3);
+    stbi_uc* pixels = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &channels, 3);
     NN_CHECK(pixels != nullptr, "cannot read image ", file, ": ", stbi_failure_reason());
     // Free the pixels whatever the checks below decide.
     std::unique_ptr<stbi_uc, void (*)(void*)> guard(pixels, stbi_image_free);

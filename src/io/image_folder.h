@@ -6,9 +6,14 @@
 // each image, rows top to bottom, the layout of the CIFAR-100 reader's tensor (data/cifar100.h).
 // 16-bit PNGs are reduced to 8 bits by stb_image (v >> 8).
 //
+// Before decoding, each file's bytes are checked (at most 64 MiB; the PNG signature; every chunk's
+// length within the file; the header's size equal to the one asked for), so no file can make the
+// decoder allocate more than its own size suggests or decode an image of the wrong size.
+//
 // Errors (nn::Error, one line naming the folder or file):
 //   "image folder <dir> not found" / "is not a folder" / "has no .png files"
-//   "cannot read image <file>: <stb_image's reason>"
+//   "cannot read image <file>: <stb_image's reason>" / ": not a PNG file (no PNG signature)"
+//   "image <file> is corrupt: chunk 'IDAT' claims N bytes, more than the file holds" (and the like)
 //   "image <file> is WxH, expected 32x32 (...)"
 //   "image <file> has K channels (grey|grey+alpha|RGBA), expected RGB"
 // Tests: tests/test_inception.cpp (ImageFolder.*).
