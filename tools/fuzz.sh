@@ -3,7 +3,9 @@
 # CIFAR-100 reader, the PNG folder reader of gan_eval --images, the three tools' command lines).
 #
 # Usage:
-#   tools/fuzz.sh SECONDS      fuzz each harness for SECONDS, one after another (NN_FUZZ_JOBS=2:
+#   tools/fuzz.sh SECONDS [HARNESS...]
+#                              fuzz each harness (all four, or the ones named: fuzz_cli ...) for
+#                              SECONDS, one after another (NN_FUZZ_JOBS=2:
 #                              two at a time). New inputs go to build-fuzz/corpus/<harness>/, any
 #                              crash, leak, timeout or sanitizer report to build-fuzz/findings/.
 #                              Prints one line per harness: executions, corpus size, findings.
@@ -25,9 +27,15 @@ harnesses=(fuzz_safetensors fuzz_cifar100 fuzz_image_folder fuzz_cli)
 declare -A max_len=([fuzz_safetensors]=4096 [fuzz_cifar100]=7000 [fuzz_image_folder]=8192 [fuzz_cli]=512)
 
 mode="${1:-}"
+if [[ $# -gt 1 ]]; then
+  for h in "${@:2}"; do
+    [[ " ${harnesses[*]} " == *" $h "* ]] || nn_die "unknown harness '$h' (the harnesses: ${harnesses[*]})"
+  done
+  harnesses=("${@:2}")
+fi
 case "$mode" in
   --replay|--build) ;;
-  ''|-*) nn_die "usage: tools/fuzz.sh SECONDS | --replay | --build" ;;
+  ''|-*) nn_die "usage: tools/fuzz.sh SECONDS [HARNESS...] | --replay | --build" ;;
   *) [[ "$mode" =~ ^[0-9]+$ && "$mode" -gt 0 ]] || nn_die "SECONDS must be a positive whole number, got '$mode'" ;;
 esac
 

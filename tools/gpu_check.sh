@@ -14,7 +14,8 @@
 #                         straight vs N/2 + resume + N/2), one process, on the CIFAR-100 slice
 #   head_to_head    120 s gan_bench and tools/pytorch_baseline.py in the same run: dcgan at batch
 #                         64 and keras at batch 256, TF32 off and on, PyTorch eager (and
-#                         torch.compile for dcgan, TF32 off, when time is left): one table
+#                         torch.compile for dcgan, TF32 off, when time is left), and ours again
+#                         with --fuse-bn-act (FP32, rows "fp32 fused"): one table
 #   train            50 s each preset for 2 epochs of the slice on the GPU; sample grids, loss
 #                         plots and images/s
 #   memcheck         50 s compute-sanitizer memcheck over the op-level CudaParity.* tests, with
@@ -257,7 +258,7 @@ def rows(doc):
     return [r for r in doc if isinstance(r, dict)]
 for path in sorted(glob.glob(os.path.join(logs, "h2h_*.json"))):
     name = os.path.basename(path)
-    precision = "tf32" if "tf32on" in name else "fp32"
+    precision = ("tf32" if "tf32on" in name else "fp32") + (" fused" if "_fused" in name else "")
     try:
         doc = json.load(open(path))
     except (OSError, ValueError):
@@ -314,6 +315,17 @@ stage_head_to_head() {
       fi
       merge_head_to_head
     done
+  done
+  # --fuse-bn-act (#13): the same two rows with every batchnorm + activation as one op (FP32,
+  # synthetic data); the table shows them as "fp32 fused" next to the unfused rows.
+  for preset in dcgan keras; do
+    batch=64; [[ $preset == keras ]] && batch=256
+    echo "== gan_bench $preset batch $batch fused"
+    t="$(limit_for 3)" || { failures+=" out of time before gan_bench $preset fused;"; continue; }
+    timeout -k 3 "$t" "$build_dir/gan_bench" --presets "$preset" --batch-sizes "$batch" --modes synthetic \
+      --warmup 10 --steps 50 --fuse-bn-act --json "$logs/h2h_ours_${preset}_tf32off_fused.json" ||
+      failures+=" gan_bench $preset fused;"
+    merge_head_to_head
   done
   if grep -q '"skipped"' "$logs"/h2h_ours_*.json 2>/dev/null && [[ $has_gpu -eq 0 ]]; then
     result SKIPPED "no GPU: gan_bench ran and skipped itself; PyTorch not run"; return
