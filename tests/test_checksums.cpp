@@ -18,15 +18,8 @@ namespace {
 
 using Bytes = std::vector<uint8_t>;
 
-Bytes read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void write_all(const std::string& path, const Bytes& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-}
+Bytes read_all(const std::string& path) { return read_file_bytes(path); }
+void write_all(const std::string& path, const Bytes& bytes) { write_file_bytes(path, bytes); }
 
 uint64_t header_length(const Bytes& file) {
   uint64_t n = 0;

@@ -32,15 +32,8 @@ using Bytes = std::vector<uint8_t>;
 
 const std::string kGanTrain = std::string(NN_BINARY_DIR) + "/gan_train";
 
-Bytes read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void write_all(const std::string& path, const Bytes& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-}
+Bytes read_all(const std::string& path) { return read_file_bytes(path); }
+void write_all(const std::string& path, const Bytes& bytes) { write_file_bytes(path, bytes); }
 
 Config tiny_config(const std::string& preset, const std::string& out) {
   Config c = train::preset_defaults(preset);

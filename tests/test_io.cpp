@@ -42,15 +42,8 @@ using Bytes = std::vector<uint8_t>;
 using io::load_safetensors;
 using io::save_safetensors;
 
-Bytes read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void write_bytes(const std::string& path, const Bytes& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-}
+Bytes read_bytes(const std::string& path) { return read_file_bytes(path); }
+void write_bytes(const std::string& path, const Bytes& bytes) { write_file_bytes(path, bytes); }
 
 void append_u64_le(Bytes& out, uint64_t v) {
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));

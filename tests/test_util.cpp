@@ -1,6 +1,9 @@
 // test_util.cpp — gradcheck and CUDA-vs-CPU parity helpers (see test_util.h).
 #include "test_util.h"
 
+#include <fstream>
+#include <iterator>
+
 #include <unistd.h>
 
 #include <cmath>
@@ -92,6 +95,16 @@ std::string error_message(const std::function<void()>& f) {
     return e.what();
   }
   return "";
+}
+
+std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void write_file_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
 void expect_error_containing(const std::function<void()>& f, const std::vector<std::string>& parts) {

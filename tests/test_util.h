@@ -71,6 +71,11 @@ bool cifar100_is_full_size();
 
 // The message of the nn::Error that f throws, or "" when it throws none.
 std::string error_message(const std::function<void()>& f);
+
+// A whole file's bytes, and writing bytes as a whole file (truncating): for the tests that damage
+// files on purpose.
+std::vector<uint8_t> read_file_bytes(const std::string& path);
+void write_file_bytes(const std::string& path, const std::vector<uint8_t>& bytes);
 // Runs f, expects an nn::Error, and checks that its message contains every one of `parts`.
 void expect_error_containing(const std::function<void()>& f, const std::vector<std::string>& parts);
 

@@ -223,6 +223,18 @@ def d_forwards_per_step(cfg):
 
 # ---------------------------------------------------------------- one run of three steps
 
+def record_state(out, G, D, opt_g, opt_d):
+    """After a step: every state_dict entry of both networks and both Adam states, by checkpoint name."""
+    for prefix, net, opt, opt_name in (("generator.", G, opt_g, "optimizer_g."),
+                                       ("discriminator.", D, opt_d, "optimizer_d.")):
+        for n, t in net.state_dict().items():
+            out[prefix + n] = t.detach().clone()
+        for n, p in net.named_parameters():
+            st = opt.state[p]
+            out[f"{opt_name}{n}.exp_avg"] = st["exp_avg"].clone()
+            out[f"{opt_name}{n}.exp_avg_sq"] = st["exp_avg_sq"].clone()
+
+
 def run_sngan_steps(cfg, init, inputs, dtype):
     """sngan: per step, d_steps D steps (D on real, on G(z) made without a graph, hinge loss, Adam)
     then one G step through the frozen, updated D; the lr of step s (0-based) is lr (1 - s / epochs);
@@ -275,14 +287,7 @@ def run_sngan_steps(cfg, init, inputs, dtype):
         out["loss_d"], out["loss_g"] = err_d.detach().reshape(()), err_g.detach().reshape(())
         out["d_x"], out["d_g_z1"] = out_real.detach().mean().reshape(()), out_fake.detach().mean().reshape(())
         out["d_g_z2"] = out_fake_g.detach().mean().reshape(())
-        for prefix, net, opt, opt_name in (("generator.", G, opt_g, "optimizer_g."),
-                                           ("discriminator.", D, opt_d, "optimizer_d.")):
-            for n, t in net.state_dict().items():
-                out[prefix + n] = t.detach().clone()
-            for n, p in net.named_parameters():
-                st = opt.state[p]
-                out[f"{opt_name}{n}.exp_avg"] = st["exp_avg"].clone()
-                out[f"{opt_name}{n}.exp_avg_sq"] = st["exp_avg_sq"].clone()
+        record_state(out, G, D, opt_g, opt_d)
         out.update({f"generator_ema.{n}": t.clone() for n, t in ema.items()})
         steps.append(out)
     return steps
@@ -394,14 +399,7 @@ def run_steps(cfg, init, inputs, dtype):
         out.update(grads)
         out["loss_d"], out["loss_g"] = err_d.detach().reshape(()), err_g.detach().reshape(())
         out["d_x"], out["d_g_z1"], out["d_g_z2"] = (s.reshape(()) for s in scores)
-        for prefix, net, opt, opt_name in (("generator.", G, opt_g, "optimizer_g."),
-                                           ("discriminator.", D, opt_d, "optimizer_d.")):
-            for n, t in net.state_dict().items():
-                out[prefix + n] = t.detach().clone()
-            for n, p in net.named_parameters():
-                st = opt.state[p]
-                out[f"{opt_name}{n}.exp_avg"] = st["exp_avg"].clone()
-                out[f"{opt_name}{n}.exp_avg_sq"] = st["exp_avg_sq"].clone()
+        record_state(out, G, D, opt_g, opt_d)
         steps.append(out)
     return steps
 
