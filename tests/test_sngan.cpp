@@ -185,6 +185,47 @@ TEST(Sngan, ScheduleOptionsCheckTheirValues) {
   c = train::preset_defaults("sngan");
   c.width = 7;
   expect_error_containing([&] { train::validate(c); }, {"even number"});
+  c = train::preset_defaults("sngan");
+  c.upsample = "bicubic";
+  expect_error_containing([&] { train::validate(c); }, {"--upsample must be bilinear or nearest"});
+  EXPECT_EQ(train::preset_defaults("sngan").upsample, "bilinear") << "Mimicry's code upsamples bilinearly";
+}
+
+// --init-from with --ema: the EMA generator starts from the loaded weights (it used to keep the
+// initialiser's, and averaged towards G from there).
+TEST(Sngan, TheEmaStartsFromInitFromWeights) {
+  TempDir dir("ema_init");
+  Config c = small_sngan(dir.path().string());
+  c.seed = 5;
+  const std::string weights = dir / "w.safetensors";
+  Trainer(c, Tensor(), true).save_checkpoint(weights);  // seed 5's initial weights
+  Config d = small_sngan(dir.path().string());           // seed 999: other initial weights
+  d.ema = 0.99;
+  d.init_from = weights;
+  Trainer t(d, Tensor(), true);
+  EXPECT_EQ(t.sampling_generator().arena.values().to_vector(), t.gan().generator.arena.values().to_vector());
+  const std::vector<double> loaded = io::load_safetensors(weights).get("generator.l1.weight").to_vector();
+  int checked = 0;
+  for (const Parameter& p : t.sampling_generator().arena.parameters())
+    if (p.name == "l1.weight") {
+      EXPECT_EQ(p.tensor.to_vector(), loaded);
+      ++checked;
+    }
+  EXPECT_EQ(checked, 1);
+}
+
+// --upsample nearest (the Chainer original's) gives another generator than bilinear (Mimicry's).
+TEST(Sngan, NearestAndBilinearUpsamplingDiffer) {
+  TempDir dir("upsample");
+  Config c = small_sngan(dir.path().string());
+  Trainer bilinear(c, Tensor(), true);
+  c.upsample = "nearest";
+  Trainer nearest(c, Tensor(), true);
+  Tensor z = Tensor::ones({2, c.noise_dim});
+  NoGradGuard no_grad;
+  bilinear.gan().generator.train(false);
+  nearest.gan().generator.train(false);
+  EXPECT_NE(bilinear.gan().generator.net.forward(z).to_vector(), nearest.gan().generator.net.forward(z).to_vector());
 }
 
 // --d-steps and --spectral-norm on another preset: the D-only steps take their batches in order,

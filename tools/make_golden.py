@@ -90,7 +90,7 @@ class Net(nn.Module):
 def build_models(cfg, masks):
     w, nz, slope = cfg["width"], cfg["noise_dim"], cfg["leaky_slope"]
     if cfg["preset"] == "sngan":
-        return SnganG(nz, w), SnganD(w // 2)
+        return SnganG(nz, w, cfg.get("upsample", "bilinear")), SnganD(w // 2)
     if cfg["preset"] == "dcgan":
         G = nn.Sequential(
             nn.ConvTranspose2d(nz, 4 * w, 4, 1, 0, bias=False), nn.BatchNorm2d(4 * w), nn.ReLU(True),
@@ -124,15 +124,19 @@ def build_models(cfg, masks):
 class GBlock(nn.Module):
     """SNGAN's generator block (src/train/sngan.h): b1 BN ReLU up c1 b2 BN ReLU c2, + up c_sc."""
 
-    def __init__(self, cin, cout, upsample):
+    def __init__(self, cin, cout, upsample, mode):
         super().__init__()
-        self.upsample = upsample
+        self.upsample, self.mode = upsample, mode
         self.b1, self.c1 = nn.BatchNorm2d(cin), nn.Conv2d(cin, cout, 3, 1, 1)
         self.b2, self.c2 = nn.BatchNorm2d(cout), nn.Conv2d(cout, cout, 3, 1, 1)
         self.c_sc = nn.Conv2d(cin, cout, 1, 1, 0) if (upsample or cin != cout) else None
 
     def up(self, x):
-        return nn.functional.interpolate(x, scale_factor=2, mode="nearest") if self.upsample else x
+        if not self.upsample:
+            return x
+        if self.mode == "bilinear":  # Mimicry's
+            return nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        return nn.functional.interpolate(x, scale_factor=2, mode="nearest")
 
     def forward(self, x):
         h = self.c2(torch.relu(self.b2(self.c1(self.up(torch.relu(self.b1(x)))))))
@@ -153,26 +157,28 @@ class DBlock(nn.Module):
         self.c_sc = sn(nn.Conv2d(cin, cout, 1, 1, 0)) if (self.downsample or cin != cout) else None
 
     def forward(self, x):
-        h = self.c2(torch.relu(self.c1(x if self.optimized else torch.relu(x))))
+        if self.optimized:
+            h = nn.functional.avg_pool2d(self.c2(torch.relu(self.c1(x))), 2)
+            return h + self.c_sc(nn.functional.avg_pool2d(x, 2))
+        # Mimicry's in-place first ReLU: the shortcut reads relu(x) too.
+        xr = torch.relu(x)
+        h = self.c2(torch.relu(self.c1(xr)))
         if self.downsample:
             h = nn.functional.avg_pool2d(h, 2)
-        if self.optimized:
-            sc = self.c_sc(nn.functional.avg_pool2d(x, 2))
-        elif self.c_sc is not None:
-            sc = self.c_sc(x)
+        sc = xr
+        if self.c_sc is not None:
+            sc = self.c_sc(xr)
             if self.downsample:
                 sc = nn.functional.avg_pool2d(sc, 2)
-        else:
-            sc = x
         return h + sc
 
 
 class SnganG(nn.Module):
-    def __init__(self, nz, g):
+    def __init__(self, nz, g, mode):
         super().__init__()
         self.g = g
         self.l1 = nn.Linear(nz, 4 * 4 * g)
-        self.block2, self.block3, self.block4 = (GBlock(g, g, True) for _ in range(3))
+        self.block2, self.block3, self.block4 = (GBlock(g, g, True, mode) for _ in range(3))
         self.b5, self.c5 = nn.BatchNorm2d(g), nn.Conv2d(g, 3, 3, 1, 1)
 
     def forward(self, z):

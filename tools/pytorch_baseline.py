@@ -135,7 +135,7 @@ def build_keras(width, nz, slope, dropout):
 
 
 class SnganGBlock(nn.Module):
-    """b1 BN ReLU, nearest x2, c1 3x3, b2 BN ReLU, c2 3x3; shortcut nearest x2, c_sc 1x1."""
+    """b1 BN ReLU, bilinear x2, c1 3x3, b2 BN ReLU, c2 3x3; shortcut bilinear x2, c_sc 1x1."""
 
     def __init__(self, ch):
         super().__init__()
@@ -144,14 +144,14 @@ class SnganGBlock(nn.Module):
         self.c_sc = nn.Conv2d(ch, ch, 1, 1, 0)
 
     def forward(self, x):
-        h = F.interpolate(F.relu(self.b1(x)), scale_factor=2, mode="nearest")
-        h = self.c2(F.relu(self.b2(self.c1(h))))
-        return h + self.c_sc(F.interpolate(x, scale_factor=2, mode="nearest"))
+        up = lambda t: F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)  # Mimicry's
+        h = self.c2(F.relu(self.b2(self.c1(up(F.relu(self.b1(x)))))))
+        return h + self.c_sc(up(x))
 
 
 class SnganDBlock(nn.Module):
-    """Spectrally normalised; optimized: c1 ReLU c2 pool + pool c_sc; else ReLU c1 ReLU c2 [pool]
-    + c_sc [pool] (when it downsamples) or the identity."""
+    """Spectrally normalised; optimized: c1 ReLU c2 pool + pool c_sc; else r = ReLU(x), c1 ReLU c2
+    [pool] of r + c_sc [pool] of r (when it downsamples) or r."""
 
     def __init__(self, cin, cout, down, optimized):
         super().__init__()
@@ -161,14 +161,15 @@ class SnganDBlock(nn.Module):
         self.c_sc = sn(nn.Conv2d(cin, cout, 1, 1, 0)) if (self.down or cin != cout) else None
 
     def forward(self, x):
-        h = self.c2(F.relu(self.c1(x if self.optimized else F.relu(x))))
+        if self.optimized:
+            return F.avg_pool2d(self.c2(F.relu(self.c1(x))), 2) + self.c_sc(F.avg_pool2d(x, 2))
+        xr = F.relu(x)  # Mimicry's first ReLU is in place: its shortcut reads relu(x) too
+        h = self.c2(F.relu(self.c1(xr)))
         if self.down:
             h = F.avg_pool2d(h, 2)
-        if self.optimized:
-            return h + self.c_sc(F.avg_pool2d(x, 2))
         if self.c_sc is None:
-            return h + x
-        sc = self.c_sc(x)
+            return h + xr
+        sc = self.c_sc(xr)
         return h + (F.avg_pool2d(sc, 2) if self.down else sc)
 
 

@@ -44,6 +44,9 @@ inline void add_gan_train_options(CLI::App& app, nn::train::Config& c) {
       ->capture_default_str();
   app.add_flag("--spectral-norm", c.spectral_norm,
                "spectral normalisation of every discriminator convolution and linear layer (always on for sngan)");
+  app.add_option("--upsample", c.upsample,
+                 "sngan's x2 upsampling: bilinear (Mimicry's, the default) or nearest (the Chainer original's)")
+      ->capture_default_str();
   app.add_option("--ema", c.ema, "keep an EMA generator with this decay, e.g. 0.9999 (0: none)")->capture_default_str();
   app.add_option("--ema-start", c.ema_start, "the EMA copies G until this step, then averages")->capture_default_str();
   app.add_flag("--fuse-bn-act", c.fuse_bn_act,

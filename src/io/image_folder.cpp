@@ -49,7 +49,11 @@ const char* channel_words(int channels) {
 // hostile file whose length field claims hundreds of megabytes (stb_image would allocate them),
 // or whose header declares a huge image (which it would decode), is refused at once, with what
 // is wrong. The decoder then only ever runs on a structurally sound 32x32 file.
-constexpr size_t kMaxPngBytes = 64 << 20;  // far above any 32x32 image, even uncompressed
+// A 32x32 image is at most 32 rows of 1 + 32 x 8 bytes (RGBA, 16 bits) once inflated, and its
+// compressed data not much more: these caps are far above any real one, and bound what a
+// decompression bomb (deflate expands up to ~1000:1) can make the decoder allocate to ~64 MiB.
+constexpr size_t kMaxPngBytes = 4 << 20;
+constexpr size_t kMaxImageDataBytes = 64 << 10;  // all IDAT chunks together
 
 uint32_t big_endian_u32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
@@ -60,7 +64,7 @@ std::vector<uint8_t> read_checked_png(const std::string& file, int64_t width, in
   const auto size = fs::file_size(file, ec);
   NN_CHECK(!ec, "cannot read image ", file, ": ", ec.message());
   NN_CHECK(size <= kMaxPngBytes, "image ", file, " is ", size, " bytes, more than a ", width, "x", height,
-           " PNG can need (", kMaxPngBytes, ")");
+           " PNG needs (at most ", kMaxPngBytes, " read)");
   std::vector<uint8_t> bytes(static_cast<size_t>(size));
   std::ifstream in(file, std::ios::binary);
   NN_CHECK(in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size())),
@@ -68,15 +72,22 @@ std::vector<uint8_t> read_checked_png(const std::string& file, int64_t width, in
   static const uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   NN_CHECK(bytes.size() >= 8 && std::memcmp(bytes.data(), kSignature, 8) == 0, "cannot read image ", file,
            ": not a PNG file (no PNG signature)");
-  size_t at = 8;
+  size_t at = 8, image_data = 0;
   bool first = true;
   while (at < bytes.size()) {
     NN_CHECK(bytes.size() - at >= 12, "image ", file, " is corrupt: a truncated chunk at byte ", at);
     const uint32_t length = big_endian_u32(&bytes[at]);
     const std::string type(reinterpret_cast<const char*>(&bytes[at + 4]), 4);
     NN_CHECK(length <= bytes.size() - at - 12, "image ", file, " is corrupt: chunk '",
-             std::string(std::all_of(type.begin(), type.end(), ::isalpha) ? type : "????"), "' claims ", length,
-             " bytes, more than the file holds");
+             std::string(std::all_of(type.begin(), type.end(), [](unsigned char c) { return std::isalpha(c) != 0; })
+                             ? type
+                             : "????"),
+             "' claims ", length, " bytes, more than the file holds");
+    if (type == "IDAT") {
+      image_data += length;
+      NN_CHECK(image_data <= kMaxImageDataBytes, "image ", file, " has more than ", kMaxImageDataBytes,
+               " bytes of compressed image data, far more than a ", width, "x", height, " image needs");
+    }
     if (first) {
       NN_CHECK(type == "IHDR" && length == 13, "image ", file, " is corrupt: it does not start with a PNG header");
       const uint32_t w = big_endian_u32(&bytes[at + 8]), h = big_endian_u32(&bytes[at + 12]);

@@ -6,9 +6,10 @@
 // each image, rows top to bottom, the layout of the CIFAR-100 reader's tensor (data/cifar100.h).
 // 16-bit PNGs are reduced to 8 bits by stb_image (v >> 8).
 //
-// Before decoding, each file's bytes are checked (at most 64 MiB; the PNG signature; every chunk's
-// length within the file; the header's size equal to the one asked for), so no file can make the
-// decoder allocate more than its own size suggests or decode an image of the wrong size.
+// Before decoding, each file's bytes are checked (at most 4 MiB; the PNG signature; every chunk's
+// length within the file; at most 64 KiB of compressed image data; the header's size equal to the
+// one asked for), so no file makes the decoder allocate by a lying length field, inflate more than
+// ~64 MiB, or decode an image of the wrong size.
 //
 // Errors (nn::Error, one line naming the folder or file):
 //   "image folder <dir> not found" / "is not a folder" / "has no .png files"

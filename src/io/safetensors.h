@@ -54,8 +54,8 @@
 // A file with none of the three keys (written by PyTorch or an older gan_train) loads with
 // `verified` false, and the caller says so in one line; one with only some of them, or with a
 // malformed one, is corrupt. The three keys are not returned in `metadata`, and callers may not
-// write them. The header may not contain a NUL byte (JSON has none; the JSON parser would stop at
-// one and ignore what follows, hiding damage to the padding).
+// write them. The header may not contain a NUL byte (JSON has none): a damaged byte there is
+// refused as such, whatever the parser would make of it.
 //
 // Errors are nn::Error with one line naming the file:
 //   "checkpoint <path> not found", "cannot read checkpoint <path>: <strerror>",

@@ -85,6 +85,8 @@ void validate(const Config& c) {
     NN_CHECK(c.spectral_norm, "the sngan preset's discriminator is spectrally normalised (--spectral-norm is on)");
     NN_CHECK(c.dropout == 0, "--dropout ", c.dropout, ": the sngan preset has no dropout layer");
   }
+  NN_CHECK(c.upsample == "bilinear" || c.upsample == "nearest", "--upsample must be bilinear or nearest, got '",
+           c.upsample, "'");
   NN_CHECK(c.d_steps >= 1 && c.d_steps <= 100, "--d-steps must be between 1 and 100, got ", c.d_steps);
   NN_CHECK(c.lr_decay == "none" || c.lr_decay == "linear", "--lr-decay must be none or linear, got '", c.lr_decay, "'");
   NN_CHECK(std::isfinite(c.ema) && c.ema >= 0 && c.ema < 1, "--ema must be in [0, 1) (0: no EMA generator), got ",
@@ -138,6 +140,7 @@ std::string config_to_json(const Config& c) {
                       {"d_steps", c.d_steps},
                       {"lr_decay", c.lr_decay},
                       {"spectral_norm", c.spectral_norm},
+                      {"upsample", c.upsample},
                       {"ema", c.ema},
                       {"ema_start", c.ema_start},
                       {"fuse_bn_act", c.fuse_bn_act},
@@ -179,6 +182,7 @@ Config config_from_json(const std::string& text) {
     c.d_steps = j.value("d_steps", int64_t{1});
     c.lr_decay = j.value("lr_decay", std::string("none"));
     c.spectral_norm = j.value("spectral_norm", false);
+    c.upsample = j.value("upsample", std::string("bilinear"));
     c.ema = j.value("ema", 0.0);
     c.ema_start = j.value("ema_start", int64_t{0});
     c.fuse_bn_act = j.value("fuse_bn_act", false);

@@ -27,9 +27,12 @@ struct Config {
   int64_t d_steps = 1;
   std::string lr_decay = "none";
   bool spectral_norm = false;
-  // An exponential moving average of G (0: none): after every G step each parameter of the EMA
-  // copy moves towards G's, ema <- decay ema + (1 - decay) g, from step ema_start on (a copy
-  // before); batchnorm statistics are copied. Samples and evaluations then use it.
+  // sngan's x2 upsampling in G: "bilinear" (align_corners=False, what Mimicry's code does and
+  // its published numbers came from) or "nearest" (the original Chainer SNGAN's).
+  std::string upsample = "bilinear";
+  // An exponential moving average of G (0: none): after G step s (1-based) the EMA copy is G itself
+  // while s <= ema_start, then moves towards it, ema <- ema + (1 - decay)(g - ema); batchnorm
+  // statistics are copied. Samples and evaluations then use it.
   double ema = 0.0;
   int64_t ema_start = 0;
   // Every batchnorm followed by a ReLU / LeakyReLU runs as one fused op (batch_norm_act): the same

@@ -21,8 +21,9 @@ class SpatialSum : public Layer {
 class GBlock : public Layer {
  public:
   GBlock(ParameterArena& arena, Network& net, const std::string& name, int64_t in, int64_t out, bool upsample,
-         bool fuse_bn_act)
+         bool bilinear, bool fuse_bn_act)
       : upsample_(upsample),
+        bilinear_(bilinear),
         fuse_(fuse_bn_act),
         b1_(std::make_shared<BatchNorm>(arena, name + ".b1", in)),
         c1_(arena, name + ".c1", in, out, 3, 1, 1),
@@ -42,12 +43,16 @@ class GBlock : public Layer {
     auto bn_relu = [&](BatchNorm& bn, const Tensor& t) {
       return fuse_ ? bn.forward_fused(t, FusedActivation::Relu, 0.0) : relu(bn.forward(t));
     };
-    Tensor h = bn_relu(*b1_, x);
-    if (upsample_) h = upsample_nearest2d(h, 2);
+    Tensor h = up(bn_relu(*b1_, x));
     h = c2_.forward(bn_relu(*b2_, c1_.forward(h)));
-    Tensor sc = upsample_ ? upsample_nearest2d(x, 2) : x;
+    Tensor sc = up(x);
     if (shortcut_) sc = shortcut_->forward(sc);
     return add(h, sc);
+  }
+  // x2: bilinear (align_corners=False: resize_bilinear to twice the size is exactly that) or nearest.
+  Tensor up(const Tensor& t) const {
+    if (!upsample_) return t;
+    return bilinear_ ? resize_bilinear(t, 2 * t.size(2), 2 * t.size(3)) : upsample_nearest2d(t, 2);
   }
   void set_training(bool on) override {
     training_ = on;
@@ -57,7 +62,7 @@ class GBlock : public Layer {
   std::string describe() const override { return "GBlock(" + c1_.describe() + ")"; }
 
  private:
-  bool upsample_, fuse_;
+  bool upsample_, bilinear_, fuse_;
   std::shared_ptr<BatchNorm> b1_;
   Conv2d c1_;
   std::shared_ptr<BatchNorm> b2_;
@@ -82,14 +87,18 @@ class DBlock : public Layer {
     }
   }
   Tensor forward(const Tensor& x) override {
-    Tensor h = c1_.forward(optimized_ ? x : relu(x));
-    h = c2_.forward(relu(h));
-    if (downsample_) h = avg_pool2d(h, kPool2, true);
-    Tensor sc = x;
     if (optimized_) {
-      sc = shortcut_->forward(avg_pool2d(x, kPool2, true));
-    } else if (shortcut_) {
-      sc = shortcut_->forward(x);
+      Tensor h = avg_pool2d(c2_.forward(relu(c1_.forward(x))), kPool2, true);
+      return add(h, shortcut_->forward(avg_pool2d(x, kPool2, true)));
+    }
+    // Mimicry's DBlock applies its first ReLU in place (nn.ReLU(inplace=True) on h = x, before
+    // the shortcut reads x), so its shortcut sees relu(x): so does this one, written out.
+    const Tensor xr = relu(x);
+    Tensor h = c2_.forward(relu(c1_.forward(xr)));
+    if (downsample_) h = avg_pool2d(h, kPool2, true);
+    Tensor sc = xr;
+    if (shortcut_) {
+      sc = shortcut_->forward(xr);
       if (downsample_) sc = avg_pool2d(sc, kPool2, true);
     }
     return add(h, sc);
@@ -117,7 +126,8 @@ void build_sngan(const Config& c, Gan& gan) {
   G.arena.set_init(l1->weight, ParamInit::XavierUniform, 1.0);
   G.net.add(l1).add(std::make_shared<Unflatten>(Shape{g, 4, 4}));
   for (const char* name : {"block2", "block3", "block4"})
-    G.net.add(std::make_shared<GBlock>(G.arena, G, name, g, g, /*upsample=*/true, c.fuse_bn_act));
+    G.net.add(std::make_shared<GBlock>(G.arena, G, name, g, g, /*upsample=*/true, c.upsample == "bilinear",
+                                       c.fuse_bn_act));
   auto b5 = std::make_shared<BatchNorm>(G.arena, "b5", g);
   G.batchnorms.push_back(b5);
   auto c5 = std::make_shared<Conv2d>(G.arena, "c5", g, 3, 3, 1, 1, true);

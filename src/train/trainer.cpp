@@ -24,6 +24,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "io/atomic_file.h"
 #include "io/plot.h"
 #include "io/png.h"
 #include "io/safetensors.h"
@@ -153,6 +154,12 @@ void Trainer::init(const Tensor& images) {
 
   if (!config_.init_from.empty()) {
     load_weights(config_.init_from);
+    if (ema_) {  // the EMA generator starts from the loaded weights, not the initialiser's
+      ema_->generator.arena.values().copy_(gan_->generator.arena.values());
+      ema_->generator.arena.buffer_values().copy_(gan_->generator.arena.buffer_values());
+      for (size_t i = 0; i < gan_->generator.batchnorms.size(); ++i)
+        ema_->generator.batchnorms[i]->num_batches_tracked = gan_->generator.batchnorms[i]->num_batches_tracked;
+    }
     if (!quiet_) std::cout << "initial weights from " << config_.init_from << "\n";
   }
   if (!config_.resume.empty()) {
@@ -339,8 +346,11 @@ static void truncate_csv_after(const std::string& path, int64_t last_step,
     keep.push_back(line);
   }
   in.close();
-  std::ofstream out(path, std::ios::trunc);
-  for (const std::string& l : keep) out << l << "\n";
+  // Rewritten atomically: a kill in the middle of this rewrite must not leave the log truncated
+  // (CrashSafety.SigkillAtRandomMoments caught a resumed metrics.csv that had lost its first rows).
+  std::string text;
+  for (const std::string& l : keep) text += l + "\n";
+  io::write_file_atomically(path, {{text.data(), text.size()}}, "log");
 }
 
 // ------------------------------------------------------------------ FID and IS (--eval-every)

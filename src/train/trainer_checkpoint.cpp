@@ -140,6 +140,14 @@ void Trainer::load_checkpoint(const std::string& path) {
   NN_CHECK(saved.batch_size == config_.batch_size && saved.seed == config_.seed, "checkpoint ", path,
            " was trained with batch ", saved.batch_size, " and seed ", saved.seed, "; resuming needs the same (got batch ",
            config_.batch_size, ", seed ", config_.seed, ")");
+  // The schedule: the lr decay's horizon (epochs) and the EMA's settings must be those of the
+  // run, or a resume would not continue the same curve.
+  NN_CHECK(saved.lr_decay == config_.lr_decay && (saved.lr_decay == "none" || saved.epochs == config_.epochs) &&
+               saved.ema == config_.ema && saved.ema_start == config_.ema_start,
+           "checkpoint ", path, " was trained with --lr-decay ", saved.lr_decay, " over ", saved.epochs,
+           " epochs, --ema ", saved.ema, " from step ", saved.ema_start, "; resuming needs the same (got --lr-decay ",
+           config_.lr_decay, " over ", config_.epochs, " epochs, --ema ", config_.ema, " from step ", config_.ema_start,
+           ")");
   NN_CHECK(saved.d_steps == config_.d_steps && saved.spectral_norm == config_.spectral_norm &&
                (saved.ema > 0) == (config_.ema > 0),
            "checkpoint ", path, " was trained with --d-steps ", saved.d_steps, saved.spectral_norm ? ", spectral norm" : "",
