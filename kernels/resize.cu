@@ -64,7 +64,7 @@ __global__ void upsample_nearest_fwd_kernel(const float* __restrict__ x, float* 
   NN_GRID_STRIDE_LOOP(o, n) {
     const int64_t ow = o % OW, rest = o / OW;
     const int64_t oh = rest % OH, p = rest / OH;
-    y[o] = x[(p * H + oh / s) * W + ow / s];
+    y[o] = upsample_nearest_at(x + p * H * W, W, oh, ow, s);
   }
 }
 

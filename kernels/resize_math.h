@@ -80,6 +80,11 @@ NN_HD void linear_covering_outputs(int64_t i, int64_t out_size, T scale, int64_t
 //   backward: dx[i, j] = sum over a, b in [0, s) of dy[i s + a, j s + b]
 // The backward is this gather, in this order (a outer, b inner), on the CPU and on the GPU alike.
 template <class T>
+NN_HD T upsample_nearest_at(const T* x_plane, int64_t W, int64_t oh, int64_t ow, int64_t s) {
+  return x_plane[(oh / s) * W + ow / s];
+}
+
+template <class T>
 NN_HD T upsample_nearest_grad_at(const T* dy_plane, int64_t OW, int64_t i, int64_t j, int64_t s) {
   T acc = T(0);
   for (int64_t a = 0; a < s; ++a)

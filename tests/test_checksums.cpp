@@ -31,6 +31,15 @@ nlohmann::json header_of(const Bytes& file) {
   return nlohmann::json::parse(file.begin() + 8, file.begin() + 8 + static_cast<long>(header_length(file)));
 }
 
+// A safetensors file from its parts, as the format lays it out: the header's length, the header, the data.
+Bytes file_of(const std::string& header, const Bytes& data) {
+  Bytes out;
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(uint64_t{header.size()} >> (8 * i)));
+  out.insert(out.end(), header.begin(), header.end());
+  out.insert(out.end(), data.begin(), data.end());
+  return out;
+}
+
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 TEST(Checksum, Xxh64GivesTheSpecificationsValues) {
@@ -138,13 +147,8 @@ TEST(Checksum, FilesWithoutChecksumsLoadUnverifiedAndPartialOnesAreCorrupt) {
   TempDir dir;
   const std::string path = dir / "plain.safetensors";
   // As PyTorch's safetensors writes it: no checksum entries.
-  const std::string header = R"({"__metadata__":{"format":"pt"},"x":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}})";
-  Bytes file;
-  for (int i = 0; i < 8; ++i) file.push_back(static_cast<uint8_t>(uint64_t{header.size()} >> (8 * i)));
-  file.insert(file.end(), header.begin(), header.end());
-  file.push_back(1);
-  file.push_back(2);
-  write_all(path, file);
+  write_all(path, file_of(R"({"__metadata__":{"format":"pt"},"x":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}})",
+                          {1, 2}));
   const io::SafetensorsFile f = io::load_safetensors(path);
   EXPECT_FALSE(f.verified);
   EXPECT_EQ(f.get("x").numel(), 2);
@@ -152,14 +156,9 @@ TEST(Checksum, FilesWithoutChecksumsLoadUnverifiedAndPartialOnesAreCorrupt) {
   EXPECT_TRUE(has(note, path) && has(note, "no checksums") && has(note, "unverified")) << note;
 
   // One checksum entry of three: damage (or a careless editor), not an old file.
-  const std::string partial =
-      R"({"__metadata__":{"nn.checksum.algorithm":"xxh64"},"x":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}})";
-  Bytes bad;
-  for (int i = 0; i < 8; ++i) bad.push_back(static_cast<uint8_t>(uint64_t{partial.size()} >> (8 * i)));
-  bad.insert(bad.end(), partial.begin(), partial.end());
-  bad.push_back(1);
-  bad.push_back(2);
-  write_all(path, bad);
+  write_all(path, file_of(R"({"__metadata__":{"nn.checksum.algorithm":"xxh64"},"x":{"dtype":"U8","shape":[2],)"
+                          R"("data_offsets":[0,2]}})",
+                          {1, 2}));
   expect_error_containing([&] { io::load_safetensors(path); }, {path, "1 of the 3 checksum entries"});
 
   // Callers cannot write the reserved entries themselves.
@@ -181,13 +180,9 @@ TEST(Checksum, AnotherWritersTensorOrderStillVerifies) {
   swapped["__metadata__"] = h["__metadata__"];
   swapped["b"] = {{"dtype", "F32"}, {"shape", {1}}, {"data_offsets", {0, 4}}};
   swapped["a"] = {{"dtype", "F32"}, {"shape", {2}}, {"data_offsets", {4, 12}}};
-  const std::string text = swapped.dump();
-  Bytes out;
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(uint64_t{text.size()} >> (8 * i)));
-  out.insert(out.end(), text.begin(), text.end());
-  out.insert(out.end(), data.begin() + 8, data.begin() + 12);  // b
-  out.insert(out.end(), data.begin(), data.begin() + 8);       // a
-  write_all(theirs, out);
+  Bytes reordered(data.begin() + 8, data.begin() + 12);                     // b
+  reordered.insert(reordered.end(), data.begin(), data.begin() + 8);         // then a
+  write_all(theirs, file_of(swapped.dump(), reordered));
   const io::SafetensorsFile f = io::load_safetensors(theirs);
   EXPECT_TRUE(f.verified);
   EXPECT_EQ(f.get("a").to_vector(), (std::vector<double>{1, 2}));

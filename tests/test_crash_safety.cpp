@@ -253,22 +253,7 @@ TEST(CrashSafety, APngWhoseChunkLengthLiesIsRefusedBeforeDecoding) {
 
 // ------------------------------------------------------------------ gan_train, as a user runs it
 
-struct ToolRun {
-  int exit_code;
-  std::string output;
-};
-
-ToolRun run_gan_train(const std::string& args) {
-  FILE* p = popen((kGanTrain + " " + args + " 2>&1").c_str(), "r");
-  ToolRun r{-1, ""};
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+RunResult run_gan_train(const std::string& args) { return run_command(kGanTrain + " " + args + " 2>&1"); }
 
 // One flipped bit in the tensor data: the resume stops with one line naming the tensor, where it
 // used to train on from the damaged weights. The same file without its checksums (as another
@@ -277,7 +262,7 @@ TEST(CrashSafety, GanTrainRefusesADamagedCheckpointAndNotesAnUnverifiedOne) {
   NN_SKIP_WITHOUT_CIFAR();
   TempDir dir("gt_damage");
   const std::string flags = "--device cpu --width 8 --batch-size 16 --train-images 64 --data " + cifar100_dir();
-  ToolRun r = run_gan_train(flags + " --out " + (dir / "a") + " --max-steps 2");
+  RunResult r = run_gan_train(flags + " --out " + (dir / "a") + " --max-steps 2");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string ckpt = dir / "a/checkpoint_latest.safetensors";
   Bytes bytes = read_all(ckpt);

@@ -101,15 +101,8 @@ TEST(Sngan, TrainsOnRealDataAndWritesOutputs) {
   for (const char* f : {"samples_epoch_000.png", "samples_step_0000012.png", "checkpoint_latest.safetensors",
                         "metrics.csv", "loss_curves.png"})
     EXPECT_TRUE(fs::exists(dir / f)) << f;
-  std::ifstream csv(dir / "metrics.csv");
-  std::string line;
-  std::getline(csv, line);
   std::vector<double> loss_d;
-  while (std::getline(csv, line)) {
-    std::stringstream ss(line);
-    std::string cell;
-    std::vector<double> row;
-    while (std::getline(ss, cell, ',')) row.push_back(std::stod(cell));
+  for (const auto& row : read_metrics(dir / "metrics.csv")) {
     ASSERT_EQ(row.size(), 7u);
     for (double v : row) EXPECT_TRUE(std::isfinite(v));
     loss_d.push_back(row[2]);
@@ -155,17 +148,11 @@ TEST(Sngan, SamplesComeFromTheEmaGenerator) {
   c.ema = 0.9;
   c.max_steps = 2;
   Trainer(c, true).run();
-  const std::string cmd = std::string(NN_BINARY_DIR) + "/gan_sample --checkpoint " + (dir / "checkpoint_latest.safetensors") +
-                          " --count 4 --nrow 2 --out " + (dir / "grid.png") + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string output;
-  char buf[512];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) output.append(buf, n);
-  const int status = pclose(p);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << output;
-  EXPECT_NE(output.find("using the EMA generator"), std::string::npos) << output;
+  const RunResult r = run_command(std::string(NN_BINARY_DIR) + "/gan_sample --checkpoint " +
+                                  (dir / "checkpoint_latest.safetensors") + " --count 4 --nrow 2 --out " +
+                                  (dir / "grid.png") + " 2>&1");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("using the EMA generator"), std::string::npos) << r.output;
   EXPECT_GT(fs::file_size(dir / "grid.png"), 100u);
 }
 

@@ -38,22 +38,6 @@ Config small_config(const std::string& preset, const std::string& out) {
   return c;
 }
 
-std::vector<std::vector<double>> read_metrics(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::vector<std::vector<double>> rows;
-  std::getline(in, line);
-  EXPECT_EQ(line, "step,epoch,loss_d,loss_g,d_x,d_g_z1,d_g_z2");
-  while (std::getline(in, line)) {
-    std::vector<double> row;
-    std::stringstream ss(line);
-    std::string cell;
-    while (std::getline(ss, cell, ',')) row.push_back(std::stod(cell));
-    rows.push_back(row);
-  }
-  return rows;
-}
-
 // All weights, running statistics, counters and Adam moments of a trainer, by name.
 std::map<std::string, std::vector<double>> state_of(Trainer& t) {
   std::map<std::string, std::vector<double>> s;
@@ -169,24 +153,6 @@ TEST(TrainerCuda, KerasDeterministicResumeIsBitExact) {
 
 
 // ------------------------------------------------------------------ the binary, as a user runs it
-
-struct RunResult {
-  int exit_code;
-  std::string output;  // stdout and stderr
-};
-
-// Runs a shell command line, stdout and stderr together.
-RunResult run_command(const std::string& cmd) {
-  FILE* p = popen(cmd.c_str(), "r");
-  RunResult r{-1, ""};
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 RunResult run_gan_train(const std::string& args) { return run_command(kGanTrain + " " + args + " 2>&1"); }
 

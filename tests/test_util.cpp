@@ -1,6 +1,9 @@
 // test_util.cpp — gradcheck and CUDA-vs-CPU parity helpers (see test_util.h).
 #include "test_util.h"
 
+#include <sys/wait.h>
+
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 
@@ -95,6 +98,34 @@ std::string error_message(const std::function<void()>& f) {
     return e.what();
   }
   return "";
+}
+
+RunResult run_command(const std::string& cmd) {
+  FILE* p = popen(cmd.c_str(), "r");
+  RunResult r{-1, ""};
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::vector<std::vector<double>> read_metrics(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::vector<std::vector<double>> rows;
+  std::getline(in, line);
+  EXPECT_EQ(line, "step,epoch,loss_d,loss_g,d_x,d_g_z1,d_g_z2");
+  while (std::getline(in, line)) {
+    std::vector<double> row;
+    std::stringstream ss(line);
+    std::string cell;
+    while (std::getline(ss, cell, ',')) row.push_back(std::stod(cell));
+    rows.push_back(row);
+  }
+  return rows;
 }
 
 std::vector<uint8_t> read_file_bytes(const std::string& path) {

@@ -72,6 +72,16 @@ bool cifar100_is_full_size();
 // The message of the nn::Error that f throws, or "" when it throws none.
 std::string error_message(const std::function<void()>& f);
 
+// Runs a shell command line; exit_code is -1 when it did not exit normally (a signal).
+struct RunResult {
+  int exit_code;
+  std::string output;  // what it printed on stdout (redirect stderr into it with 2>&1)
+};
+RunResult run_command(const std::string& cmd);
+
+// gan_train's metrics.csv as rows of numbers (step, epoch, the five values), checking its header.
+std::vector<std::vector<double>> read_metrics(const std::string& path);
+
 // A whole file's bytes, and writing bytes as a whole file (truncating): for the tests that damage
 // files on purpose.
 std::vector<uint8_t> read_file_bytes(const std::string& path);

@@ -229,6 +229,19 @@ def d_forwards_per_step(cfg):
 
 # ---------------------------------------------------------------- one run of three steps
 
+def start_run(cfg, init, dtype, masks):
+    """Both models in `dtype` from `init` (strictly), in training mode, with their Adam optimizers."""
+    G, D = build_models(cfg, masks)
+    G.to(dtype), D.to(dtype)
+    load_strict(G, init, "generator.", dtype)
+    load_strict(D, init, "discriminator.", dtype)
+    G.train(), D.train()
+    betas = (cfg["beta1"], cfg["beta2"])
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg["lr"], betas=betas, eps=1e-8)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg["lr"], betas=betas, eps=1e-8)
+    return G, D, opt_g, opt_d
+
+
 def record_state(out, G, D, opt_g, opt_d):
     """After a step: every state_dict entry of both networks and both Adam states, by checkpoint name."""
     for prefix, net, opt, opt_name in (("generator.", G, opt_g, "optimizer_g."),
@@ -246,14 +259,7 @@ def run_sngan_steps(cfg, init, inputs, dtype):
     then one G step through the frozen, updated D; the lr of step s (0-based) is lr (1 - s / epochs);
     after G's step the EMA copy follows. No per-layer outputs (the networks are not Sequential):
     everything else, as for the other presets, plus generator_ema.*"""
-    G, D = build_models(cfg, [])
-    G.to(dtype), D.to(dtype)
-    load_strict(G, init, "generator.", dtype)
-    load_strict(D, init, "discriminator.", dtype)
-    G.train(), D.train()
-    betas = (cfg["beta1"], cfg["beta2"])
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg["lr"], betas=betas, eps=1e-8)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg["lr"], betas=betas, eps=1e-8)
+    G, D, opt_g, opt_d = start_run(cfg, init, dtype, [])
     ema = {n: t.detach().clone() for n, t in G.state_dict().items()}
     param_names = {n for n, _ in G.named_parameters()}
     d_steps = cfg["d_steps"]
@@ -304,14 +310,7 @@ def run_steps(cfg, init, inputs, dtype):
     if cfg["preset"] == "sngan":
         return run_sngan_steps(cfg, init, inputs, dtype)
     masks = []
-    G, D = build_models(cfg, masks)
-    G.to(dtype), D.to(dtype)
-    load_strict(G, init, "generator.", dtype)
-    load_strict(D, init, "discriminator.", dtype)
-    G.train(), D.train()
-    betas = (cfg["beta1"], cfg["beta2"])
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg["lr"], betas=betas, eps=1e-8)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg["lr"], betas=betas, eps=1e-8)
+    G, D, opt_g, opt_d = start_run(cfg, init, dtype, masks)
 
     record = {}
     d_call = [0]

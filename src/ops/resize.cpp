@@ -66,7 +66,7 @@ void upsample_nearest_fwd_cpu(const T* x, T* y, int64_t NC, int64_t H, int64_t W
   const int64_t OH = H * s, OW = W * s;
   for (int64_t p = 0; p < NC; ++p)
     for (int64_t oh = 0; oh < OH; ++oh)
-      for (int64_t ow = 0; ow < OW; ++ow) y[(p * OH + oh) * OW + ow] = x[(p * H + oh / s) * W + ow / s];
+      for (int64_t ow = 0; ow < OW; ++ow) y[(p * OH + oh) * OW + ow] = upsample_nearest_at(x + p * H * W, W, oh, ow, s);
 }
 
 template <class T>

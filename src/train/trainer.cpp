@@ -139,8 +139,7 @@ void Trainer::init(const Tensor& images) {
   if (config_.ema > 0) {
     // The EMA generator starts as a copy of G (its own discriminator is built but never used).
     ema_ = build_gan(config_, device_);
-    ema_->generator.arena.values().copy_(gan_->generator.arena.values());
-    ema_->generator.arena.buffer_values().copy_(gan_->generator.arena.buffer_values());
+    copy_generator_to_ema(/*with_parameters=*/true);
     ema_->generator.train(false);
   }
   Generator fixed(config_.seed ^ kFixedNoiseStream);
@@ -154,12 +153,7 @@ void Trainer::init(const Tensor& images) {
 
   if (!config_.init_from.empty()) {
     load_weights(config_.init_from);
-    if (ema_) {  // the EMA generator starts from the loaded weights, not the initialiser's
-      ema_->generator.arena.values().copy_(gan_->generator.arena.values());
-      ema_->generator.arena.buffer_values().copy_(gan_->generator.arena.buffer_values());
-      for (size_t i = 0; i < gan_->generator.batchnorms.size(); ++i)
-        ema_->generator.batchnorms[i]->num_batches_tracked = gan_->generator.batchnorms[i]->num_batches_tracked;
-    }
+    if (ema_) copy_generator_to_ema(true);  // the EMA starts from the loaded weights, not the initialiser's
     if (!quiet_) std::cout << "initial weights from " << config_.init_from << "\n";
   }
   if (!config_.resume.empty()) {

@@ -123,6 +123,7 @@ class Trainer {
   DStepResult d_step(const Tensor& real, const Tensor& noise);
   void step_sngan(const std::vector<Tensor>& reals, const std::vector<Tensor>& noises);
   void update_ema();
+  void copy_generator_to_ema(bool with_parameters);
   std::vector<Tensor> draw_noises(int64_t count);
 
   Config config_;

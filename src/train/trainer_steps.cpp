@@ -136,14 +136,20 @@ double Trainer::learning_rate_now() const {
 // and batchnorm counters are copied.
 void Trainer::update_ema() {
   if (!ema_) return;
-  NoGradGuard no_grad;
+  const bool copy = step_ <= config_.ema_start;
+  if (!copy) {
+    NoGradGuard no_grad;
+    const Tensor e = ema_->generator.arena.values();
+    accumulate_(e, sub(gan_->generator.arena.values(), e), 1.0 - config_.ema);
+  }
+  copy_generator_to_ema(/*with_parameters=*/copy);
+}
+
+// G's batchnorm statistics and counters into the EMA copy, and its parameters too when asked.
+void Trainer::copy_generator_to_ema(bool with_parameters) {
   ParameterArena& g = gan_->generator.arena;
   ParameterArena& e = ema_->generator.arena;
-  if (step_ <= config_.ema_start) {
-    e.values().copy_(g.values());
-  } else {
-    accumulate_(e.values(), sub(g.values(), e.values()), 1.0 - config_.ema);
-  }
+  if (with_parameters) e.values().copy_(g.values());
   e.buffer_values().copy_(g.buffer_values());
   for (size_t i = 0; i < gan_->generator.batchnorms.size(); ++i)
     ema_->generator.batchnorms[i]->num_batches_tracked = gan_->generator.batchnorms[i]->num_batches_tracked;
