@@ -22,7 +22,7 @@ struct AdamScalars {
   double step_size;              // lr / (1 - beta1^t)
   double bias_correction2_sqrt;  // sqrt(1 - beta2^t)
   double one_minus_beta1, one_minus_beta2;
-  AdamScalars(double beta1_, double beta2_, double eps_, double step_size_, double bias_correction2_sqrt_)
+  NN_HD AdamScalars(double beta1_, double beta2_, double eps_, double step_size_, double bias_correction2_sqrt_)
       : beta1(beta1_),
         beta2(beta2_),
         eps(eps_),

@@ -146,14 +146,24 @@ void uniform_fill_cuda(float* y, int64_t n, uint64_t seed, uint64_t c0, float lo
   NN_LAUNCH_CHECK(s);
 }
 
-__global__ void normal_fill_kernel(float* __restrict__ y, int64_t n, uint64_t seed, uint64_t c0, float mean,
-                                   float std) {
+// c0 = (c0_device ? *c0_device : 0) + c0_host: the counter is a kernel argument for fills from a
+// host Generator, and read from device memory for a DeviceGenerator (nothing baked into a graph).
+__global__ void normal_fill_kernel(float* __restrict__ y, int64_t n, uint64_t seed, const int64_t* c0_device,
+                                   uint64_t c0_host, float mean, float std) {
+  const uint64_t c0 = c0_host + (c0_device ? static_cast<uint64_t>(*c0_device) : 0);
   NN_GRID_STRIDE_LOOP(i, n) { y[i] = fma_rn(rng_normal(seed, c0, static_cast<uint64_t>(i)), std, mean); }
 }
 
 void normal_fill_cuda(float* y, int64_t n, uint64_t seed, uint64_t c0, float mean, float std, cudaStream_t s) {
   if (n == 0) return;
-  normal_fill_kernel<<<grid_for(n), kThreads, 0, s>>>(y, n, seed, c0, mean, std);
+  normal_fill_kernel<<<grid_for(n), kThreads, 0, s>>>(y, n, seed, nullptr, c0, mean, std);
+  NN_LAUNCH_CHECK(s);
+}
+
+void normal_fill_cuda(float* y, int64_t n, uint64_t seed, const int64_t* c0_device, float mean, float std,
+                      cudaStream_t s) {
+  if (n == 0) return;
+  normal_fill_kernel<<<grid_for(n), kThreads, 0, s>>>(y, n, seed, c0_device, 0, mean, std);
   NN_LAUNCH_CHECK(s);
 }
 

@@ -33,6 +33,9 @@ void fill_cuda(float* y, int64_t n, float value, cudaStream_t s);
 // y_i = fma(u_i, span, lo) and y_i = fma(z_i, std, mean): the same float ops as the CPU fills.
 void uniform_fill_cuda(float* y, int64_t n, uint64_t seed, uint64_t c0, float lo, float span, cudaStream_t s);
 void normal_fill_cuda(float* y, int64_t n, uint64_t seed, uint64_t c0, float mean, float std, cudaStream_t s);
+// The same with the first counter read on the device (a DeviceGenerator's take: step_state.h).
+void normal_fill_cuda(float* y, int64_t n, uint64_t seed, const int64_t* c0_device, float mean, float std,
+                      cudaStream_t s);
 
 // ---- batchnorm.cu: x viewed as (N, C, HW). gamma/beta may be null (no affine: 1 and 0).
 // Training: per-channel batch mean and biased variance -> save_mean, save_invstd = 1/sqrt(var+eps),
@@ -59,6 +62,11 @@ void dropout_fwd_cuda(const float* x, float* y, int64_t n, uint64_t seed, uint64
                       float scale, cudaStream_t s);
 void dropout_bwd_cuda(const float* dy, float* dx, int64_t n, uint64_t seed, uint64_t c0, uint32_t threshold,
                       float scale, cudaStream_t s);
+// The same with c0 read on the device (a DeviceGenerator's take, saved for the backward).
+void dropout_fwd_cuda(const float* x, float* y, int64_t n, uint64_t seed, const int64_t* c0_device, uint32_t threshold,
+                      float scale, cudaStream_t s);
+void dropout_bwd_cuda(const float* dy, float* dx, int64_t n, uint64_t seed, const int64_t* c0_device,
+                      uint32_t threshold, float scale, cudaStream_t s);
 
 // ---- loss.cu: per-element losses (loss_math.h) reduced to one float, deterministically.
 // fwd: *out (+)= scale * sum_i loss(x_i, t_i) (accumulate picks += or =); target may be null
@@ -74,12 +82,34 @@ void bias_grad_cuda(const float* dy, float* dbias, int N, int C, int HW, cudaStr
 
 // ---- adam.cu: one fused update over a whole parameter arena (adam_math.h).
 void adam_step_cuda(float* param, const float* grad, float* m, float* v, int64_t n, AdamScalars sc, cudaStream_t s);
+// The same with the scalars read from device memory (written there by adam_prepare_cuda).
+void adam_step_cuda(float* param, const float* grad, float* m, float* v, int64_t n, const AdamScalars* sc,
+                    cudaStream_t s);
+
+// ---- step_state.cu: a step's changing scalars, kept on the device (step_state_math.h).
+// start (nullable) = *counter; *counter += amount.
+void counter_take_cuda(int64_t* counter, int64_t amount, int64_t* start, cudaStream_t s);
+// *t += 1; *out = adam_scalars_for_step(*t, *lr, beta1, beta2, eps).
+void adam_prepare_cuda(int64_t* t, const double* lr, double beta1, double beta2, double eps, AdamScalars* out,
+                       cudaStream_t s);
+// *lr_a = *lr_b (nullable) = linear_decay_lr(*step, lr0, total_steps).
+void linear_decay_lr_cuda(const int64_t* step, double lr0, double total_steps, double* lr_a, double* lr_b,
+                          cudaStream_t s);
+// Row r = (*row >= capacity_rows ? 0 : *row) of buffer (capacity_rows x columns) = values; *row = r + 1.
+void metrics_append_cuda(float* buffer, int64_t* row, const float* values, int64_t columns, int64_t capacity_rows,
+                         cudaStream_t s);
+// e_i = ema_value(e_i, g_i, *step, ema_start, w).
+void ema_update_cuda(float* e, const float* g, int64_t n, const int64_t* step, int64_t ema_start, float w,
+                     cudaStream_t s);
 
 // ---- data.cu: a training batch gathered from the uint8 dataset on the device (src/data/).
 // images: (N, sample_elems) bytes; order: a permutation of 0..N-1 (int32);
 // out[b * sample_elems + j] = pixel_to_unit_range(images[order[first + b] * sample_elems + j])
 // for b < batch, j < sample_elems: (byte - 127.5) / 127.5, in [-1, 1] (data_math.h).
 void gather_scale_cuda(const uint8_t* images, const int32_t* order, int64_t first, int64_t batch,
+                       int64_t sample_elems, float* out, cudaStream_t s);
+// The same with first = *batch_cursor * batch read on the device (BatchSampler::batch_into_next).
+void gather_scale_cuda(const uint8_t* images, const int32_t* order, const int64_t* batch_cursor, int64_t batch,
                        int64_t sample_elems, float* out, cudaStream_t s);
 
 // ---- pooling.cu: planes of (NC, H, W) pooled to (NC, OH, OW) with geometry g (pooling_math.h).

@@ -276,7 +276,8 @@ std::string Activation::describe() const {
 }
 
 Tensor Dropout::forward(const Tensor& x) {
-  if (!mask_source_ || !training_ || p_ == 0.0) return dropout(x, p_, training_, *gen_);
+  if (!mask_source_ || !training_ || p_ == 0.0)
+    return device_gen_ ? dropout(x, p_, training_, *device_gen_) : dropout(x, p_, training_, *gen_);
   Tensor mask = mask_source_(x.shape());
   NN_CHECK(mask.shape() == x.shape(), "Dropout: the given mask is ", shape_str(mask.shape()), ", the input ",
            shape_str(x.shape()));

@@ -14,6 +14,7 @@
 
 #include "nn/autograd.h"
 #include "nn/backend.h"
+#include "nn/step_state.h"
 #include "rng_math.h"
 
 #if defined(NN_WITH_CUDA)
@@ -393,6 +394,27 @@ Tensor& Tensor::normal_(Generator& gen, double mean, double std) {
     using T = decltype(zero);
     T* p = data<T>();
     for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(fma_rn(rng_normal(gen.seed, c0, i), fstd, fmean));
+  });
+  return *this;
+}
+
+Tensor& Tensor::normal_(const DeviceGenerator& gen, double mean, double std) {
+  const int64_t n = numel();
+  NN_CHECK(gen.device() == device(), "normal_: the generator's counter is on ", device_name(gen.device()),
+           " but the tensor on ", device_name(device()));
+  const Tensor c0 = gen.take(n);
+  const float fmean = static_cast<float>(mean), fstd = static_cast<float>(std);
+  if (is_cuda()) {
+#if defined(NN_WITH_CUDA)
+    normal_fill_cuda(data<float>(), n, gen.seed(), c0.data<int64_t>(), fmean, fstd, cuda::stream());
+#endif
+    return *this;
+  }
+  const uint64_t start = static_cast<uint64_t>(c0.data<int64_t>()[0]);
+  dispatch_float(dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* p = data<T>();
+    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(fma_rn(rng_normal(gen.seed(), start, i), fstd, fmean));
   });
   return *this;
 }

@@ -51,6 +51,10 @@ inline void add_gan_train_options(CLI::App& app, nn::train::Config& c) {
   app.add_option("--ema-start", c.ema_start, "the EMA copies G until this step, then averages")->capture_default_str();
   app.add_flag("--fuse-bn-act", c.fuse_bn_act,
                "run each batchnorm + ReLU/LeakyReLU as one fused op (the same values, one pass less)");
+  app.add_option("--cuda-graph", c.cuda_graph,
+                 "on: capture the training step as one CUDA graph after 3 eager steps and replay it (CUDA only; "
+                 "off by default until proven on a GPU)")
+      ->capture_default_str();
   app.add_option("--seed", c.seed, "seed of every random stream (init, noise, data order, dropout)")
       ->capture_default_str();
   app.add_option("--data", c.data_dir, "folder holding CIFAR-100's train.bin")->capture_default_str();

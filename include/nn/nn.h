@@ -21,6 +21,7 @@
 
 #include "nn/ops.h"
 #include "nn/rng.h"
+#include "nn/step_state.h"
 #include "nn/tensor.h"
 
 namespace nn {
@@ -228,6 +229,8 @@ class Activation : public Layer {
 class Dropout : public Layer {
  public:
   Dropout(double p, Generator& gen) : p_(p), gen_(&gen) {}
+  // Masks from a stream whose counter is on the device (a trainer's: replayable in a CUDA graph).
+  Dropout(double p, const DeviceGenerator& gen) : p_(p), device_gen_(&gen) {}
   Tensor forward(const Tensor& x) override;
   std::string describe() const override;
   double p() const { return p_; }
@@ -239,7 +242,9 @@ class Dropout : public Layer {
 
  private:
   double p_;
-  Generator* gen_;  // shared with the model's owner, so checkpoints capture its counter
+  // One of the two, shared with the model's owner, so checkpoints capture its counter.
+  Generator* gen_ = nullptr;
+  const DeviceGenerator* device_gen_ = nullptr;
   MaskSource mask_source_;
 };
 

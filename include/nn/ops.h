@@ -59,6 +59,8 @@ Tensor sigmoid(const Tensor& x);
 // shared Philox generator, so CPU and CUDA masks are identical) and scales the rest by 1/(1-p);
 // the identity when !training or p == 0.
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen);
+// The same with the mask's counters taken on the device (nn/step_state.h): replayable in a CUDA graph.
+Tensor dropout(const Tensor& x, double p, bool training, const DeviceGenerator& gen);
 
 // ---- shapes (src/ops/shape.cpp): views, no copy. One dimension may be -1.
 Tensor reshape(const Tensor& x, const Shape& shape);

@@ -22,6 +22,8 @@
 
 namespace nn {
 
+class DeviceGenerator;  // nn/step_state.h
+
 // F32 and F64 are the computing dtypes. U8, I32 and I64 are storage-only: the dataset's bytes,
 // index lists, checkpoint counters. Ops reject them; data<T>(), copies, to_vector() work.
 enum class DType { F32, F64, U8, I32, I64 };
@@ -114,6 +116,9 @@ class Tensor {
   Tensor& fill_(double value);
   Tensor& uniform_(Generator& gen, double lo = 0.0, double hi = 1.0);
   Tensor& normal_(Generator& gen, double mean = 0.0, double std = 1.0);
+  // The same values from a stream whose counter lives on the device (nn/step_state.h): the
+  // kernel reads where its counters start from there, so a replayed CUDA graph draws fresh ones.
+  Tensor& normal_(const DeviceGenerator& gen, double mean = 0.0, double std = 1.0);
 
   // ---- autograd (autograd.cpp)
   bool requires_grad() const { return impl().requires_grad; }

@@ -64,6 +64,13 @@ cublasHandle_t cublas() {
     cudaStream_t s = stream();
     NN_CUBLAS_CHECK(cublasCreate(&context().cublas));
     NN_CUBLAS_CHECK(cublasSetStream(context().cublas, s));
+    // A workspace of our own, allocated once: cuBLAS then never allocates during a call, which a
+    // CUDA graph capture (gan_train --cuda-graph) could not record. 32 MiB is NVIDIA's suggested
+    // size for Hopper (cuBLAS docs, cublasSetWorkspace); it is never freed, like the handle.
+    constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;
+    void* workspace = nullptr;
+    NN_CUDA_CHECK(cudaMalloc(&workspace, kCublasWorkspaceBytes));
+    NN_CUBLAS_CHECK(cublasSetWorkspace(context().cublas, workspace, kCublasWorkspaceBytes));
   });
   // TF32 is a process-wide setting that may change between calls.
   NN_CUBLAS_CHECK(cublasSetMathMode(context().cublas, backend_settings().allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH

@@ -2,6 +2,8 @@
 // the file format, the shuffle's exact definition and the scaling formula).
 #include "data/cifar100.h"
 
+#include "nn/step_state.h"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -179,6 +181,7 @@ BatchSampler::BatchSampler(const Tensor& images_u8, Device device, int64_t batch
   sample_elems_ = shape_numel(sample_shape_);
   images_ = images_u8.to(device);  // the one upload of the dataset
   order_device_ = Tensor::empty({num_images_}, DType::I32, device);
+  cursor_ = make_counter(device, 0);
   set_epoch(0);
 }
 
@@ -198,6 +201,38 @@ void BatchSampler::set_epoch(int64_t epoch) {
   std::memcpy(staged.raw(), order_.data(), order_.size() * sizeof(int32_t));
   order_device_.copy_(staged);
   epoch_ = epoch;
+  seek(0);
+}
+
+void BatchSampler::seek(int64_t index) {
+  NN_CHECK(index >= 0 && index <= batches_per_epoch(), "BatchSampler::seek: batch ", index,
+           " out of range: an epoch has ", batches_per_epoch(), " batches of ", batch_size_);
+  set_counter(cursor_, index);
+  next_index_ = index;
+}
+
+void BatchSampler::batch_into_next(Tensor& out) {
+  if (device_ != Device::CUDA) {  // the CPU twin: the same counter, read and advanced here
+    const int64_t index = counter_value(cursor_);
+    batch_into(index, out);
+    counter_take_(cursor_, 1, /*want_start=*/false);
+    next_index_ = index + 1;
+    return;
+  }
+  // The host checks its mirror (the device cursor moves in step with it); the kernel reads the
+  // cursor, then a one-thread kernel advances it.
+  NN_CHECK(next_index_ >= 0 && next_index_ < batches_per_epoch(), "BatchSampler: batch ", next_index_,
+           " out of range: an epoch has ", batches_per_epoch(), " batches of ", batch_size_);
+  Shape want{batch_size_};
+  want.insert(want.end(), sample_shape_.begin(), sample_shape_.end());
+  NN_CHECK(out.defined() && out.dtype() == DType::F32 && out.device() == device_ && out.shape() == want,
+           "BatchSampler::batch_into_next: out must be float32 ", shape_str(want), " on ", device_name(device_));
+#if defined(NN_WITH_CUDA)
+  gather_scale_cuda(images_.data<uint8_t>(), order_device_.data<int32_t>(), cursor_.data<int64_t>(), batch_size_,
+                    sample_elems_, out.data<float>(), cuda::stream());
+#endif
+  counter_take_(cursor_, 1, /*want_start=*/false);
+  ++next_index_;
 }
 
 Tensor BatchSampler::batch(int64_t index) const {

@@ -103,6 +103,16 @@ class BatchSampler {
   // The same into `out` (float32 (B, C, H, W) on the device): no allocation, nothing waits.
   void batch_into(int64_t index, Tensor& out) const;
 
+  // The cursor form, for a step replayed as a CUDA graph: the batch index is an int64 counter on
+  // the device, which batch_into_next reads in the gather kernel and advances by one, so every
+  // launch argument is the same at every step. next_index() is its host mirror; seek() sets both
+  // (between steps), set_epoch() seeks to 0, and advance_mirror(k) tells the mirror about k
+  // batches a replayed graph took.
+  void batch_into_next(Tensor& out);
+  void seek(int64_t index);
+  int64_t next_index() const { return next_index_; }
+  void advance_mirror(int64_t batches) { next_index_ += batches; }
+
  private:
   Device device_;
   int64_t batch_size_;
@@ -114,6 +124,8 @@ class BatchSampler {
   std::vector<int32_t> order_;  // this epoch's permutation, on the host
   Tensor order_device_;         // int32 (N) on device_; the same values, reused every epoch
   int64_t epoch_ = -1;
+  Tensor cursor_;           // int64 (1) on device_: the next batch index of the epoch
+  int64_t next_index_ = 0;  // its host mirror
 };
 
 }  // namespace nn::data

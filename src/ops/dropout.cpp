@@ -17,6 +17,9 @@
 #include <algorithm>
 
 #include "dropout_math.h"
+#include <functional>
+
+#include "nn/step_state.h"
 #include "rng_math.h"
 #include "cpu_parallel.h"
 #include "op_util.h"
@@ -94,7 +97,13 @@ void dropout_cpu(const Tensor& v, const Tensor& out, bool accumulate, uint64_t s
 
 }  // namespace
 
-Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
+namespace {
+
+// The shared body: the mask's first counter is c0_host, or (c0_device defined) the value a
+// DeviceGenerator's take left in that one-element tensor, which the kernels read on the device
+// and the backward keeps.
+Tensor dropout_impl(const Tensor& x, double p, bool training, uint64_t seed, const std::function<uint64_t()>& take_host,
+                    const std::function<Tensor()>& take_device) {
   OpScope scope("dropout", {&x});
   check_defined("dropout", x, "input");
   check_op_tensors("dropout", {&x});
@@ -111,8 +120,11 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
   }
 
   const int64_t n = x.numel();
-  const uint64_t seed = gen.seed;
-  const uint64_t c0 = gen.take(static_cast<uint64_t>(n));
+  const Tensor c0_device = take_device ? take_device() : Tensor();
+  // On the CPU a device counter is read here; on CUDA only the kernels read it.
+  const uint64_t c0 = take_device ? (c0_device.is_cuda() ? 0 : static_cast<uint64_t>(c0_device.data<int64_t>()[0]))
+                                  : take_host();
+  const bool on_device = c0_device.defined() && c0_device.is_cuda();
   const uint32_t threshold = dropout_threshold(p);
   // Kept in double here and rounded to the tensor's type where it is used (static_cast<float> on
   // both the CPU float path and the CUDA path), so both multiply by the same float.
@@ -120,21 +132,44 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
 
   Tensor y = Tensor::empty_like(x);
   if (x.is_cuda()) {
-    NN_CUDA_ONLY(dropout_fwd_cuda(x.data<float>(), y.data<float>(), n, seed, c0, threshold, static_cast<float>(scale),
-                                  op_stream()));
+    NN_CHECK(!c0_device.defined() || on_device, "dropout: a CUDA input needs the generator's counter on CUDA");
+    if (on_device) {
+      NN_CUDA_ONLY(dropout_fwd_cuda(x.data<float>(), y.data<float>(), n, seed, c0_device.data<int64_t>(), threshold,
+                                    static_cast<float>(scale), op_stream()));
+    } else {
+      NN_CUDA_ONLY(dropout_fwd_cuda(x.data<float>(), y.data<float>(), n, seed, c0, threshold,
+                                    static_cast<float>(scale), op_stream()));
+    }
   } else {
+    NN_CHECK(!on_device, "dropout: a CPU input needs the generator's counter on the CPU");
     dropout_cpu(x, y, /*accumulate=*/false, seed, c0, threshold, scale);
   }
-  record_op(y, "dropout", {x}, [x, n, seed, c0, threshold, scale](const Tensor& gy) {
+  record_op(y, "dropout", {x}, [x, n, seed, c0, c0_device, on_device, threshold, scale](const Tensor& gy) {
     Tensor gx = x.ensure_grad();
     if (gy.is_cuda()) {
-      NN_CUDA_ONLY(dropout_bwd_cuda(gy.data<float>(), gx.data<float>(), n, seed, c0, threshold,
-                                    static_cast<float>(scale), op_stream()));
+      if (on_device) {
+        NN_CUDA_ONLY(dropout_bwd_cuda(gy.data<float>(), gx.data<float>(), n, seed, c0_device.data<int64_t>(),
+                                      threshold, static_cast<float>(scale), op_stream()));
+      } else {
+        NN_CUDA_ONLY(dropout_bwd_cuda(gy.data<float>(), gx.data<float>(), n, seed, c0, threshold,
+                                      static_cast<float>(scale), op_stream()));
+      }
     } else {
       dropout_cpu(gy, gx, /*accumulate=*/true, seed, c0, threshold, scale);
     }
   });
   return y;
+}
+
+}  // namespace
+
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
+  return dropout_impl(x, p, training, gen.seed, [&gen, &x] { return gen.take(static_cast<uint64_t>(x.numel())); },
+                      nullptr);
+}
+
+Tensor dropout(const Tensor& x, double p, bool training, const DeviceGenerator& gen) {
+  return dropout_impl(x, p, training, gen.seed(), nullptr, [&gen, &x] { return gen.take(x.numel()); });
 }
 
 }  // namespace nn

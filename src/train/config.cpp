@@ -89,6 +89,9 @@ void validate(const Config& c) {
            c.upsample, "'");
   NN_CHECK(c.d_steps >= 1 && c.d_steps <= 100, "--d-steps must be between 1 and 100, got ", c.d_steps);
   NN_CHECK(c.lr_decay == "none" || c.lr_decay == "linear", "--lr-decay must be none or linear, got '", c.lr_decay, "'");
+  NN_CHECK(c.cuda_graph == "on" || c.cuda_graph == "off", "--cuda-graph must be on or off, got '", c.cuda_graph, "'");
+  NN_CHECK(c.cuda_graph == "off" || c.device != "cpu",
+           "--cuda-graph on replays the step as a CUDA graph: it needs --device cuda, not cpu");
   NN_CHECK(std::isfinite(c.ema) && c.ema >= 0 && c.ema < 1, "--ema must be in [0, 1) (0: no EMA generator), got ",
            c.ema);
   NN_CHECK(c.ema_start >= 0 && c.ema_start <= (int64_t{1} << 40), "--ema-start must be between 0 and 2^40, got ",
@@ -144,6 +147,7 @@ std::string config_to_json(const Config& c) {
                       {"ema", c.ema},
                       {"ema_start", c.ema_start},
                       {"fuse_bn_act", c.fuse_bn_act},
+                      {"cuda_graph", c.cuda_graph},
                       {"seed", c.seed},
                       {"data_dir", c.data_dir},
                       {"out_dir", c.out_dir},
@@ -186,6 +190,7 @@ Config config_from_json(const std::string& text) {
     c.ema = j.value("ema", 0.0);
     c.ema_start = j.value("ema_start", int64_t{0});
     c.fuse_bn_act = j.value("fuse_bn_act", false);
+    c.cuda_graph = j.value("cuda_graph", std::string("off"));
     c.seed = j.at("seed").get<uint64_t>();
     c.data_dir = j.at("data_dir").get<std::string>();
     c.out_dir = j.at("out_dir").get<std::string>();

@@ -39,6 +39,10 @@ struct Config {
   // values (bit for bit on the CPU), one pass less over each activation. Off by default until the
   // GPU check has measured it.
   bool fuse_bn_act = false;
+  // "on": on CUDA, gan_train captures the whole training step (batch gather included) as one CUDA
+  // graph after kGraphWarmupSteps eager steps and replays it (trainer.h). Off by default until the
+  // GPU check's bit-identity stage has passed on a GPU (README, "CUDA graphs").
+  std::string cuda_graph = "off";
   uint64_t seed = 999;
   std::string data_dir = "data/cifar-100-binary";
   std::string out_dir = "runs/dcgan";

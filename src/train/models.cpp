@@ -94,8 +94,9 @@ std::unique_ptr<Gan> build_gan(const Config& config, Device device) {
   validate(config);
   auto gan = std::make_unique<Gan>();
   // Dropout masks come from their own stream of the run's seed (counter-based: any fixed,
-  // distinct seed works), so they never shift the noise or initialisation streams.
-  gan->dropout_rng = Generator(config.seed ^ 0xD0D0D0D0ull);
+  // distinct seed works), so they never shift the noise or initialisation streams. The counter is
+  // on the run's device, so a replayed CUDA graph draws new masks every step.
+  gan->dropout_rng = DeviceGenerator(config.seed ^ 0xD0D0D0D0ull, device);
   if (config.preset == "dcgan") {
     build_dcgan(config, *gan);
   } else if (config.preset == "keras") {

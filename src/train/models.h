@@ -29,7 +29,7 @@ struct Network {
 
 struct Gan {
   Network generator, discriminator;
-  Generator dropout_rng;     // D's dropout masks (keras); its offset is saved in checkpoints
+  DeviceGenerator dropout_rng;  // D's dropout masks (keras); its offset is saved in checkpoints
   bool d_outputs_probability = false;  // dcgan + bce: D ends in Sigmoid
   Shape noise_per_sample;              // (nz,1,1) for dcgan, (nz) for keras
   Shape noise_shape(int64_t batch) const {

@@ -127,7 +127,12 @@ void Trainer::init(const Tensor& images) {
   AdamOptions opt{config_.lr, config_.beta1, config_.beta2, 1e-8};
   adam_g_ = std::make_unique<Adam>(gan_->generator.arena, opt);
   adam_d_ = std::make_unique<Adam>(gan_->discriminator.arena, opt);
-  noise_rng_ = Generator(config_.seed ^ kNoiseStream);
+  // The step's changing scalars live on the device (nn/step_state.h): the noise stream's counter,
+  // G's step count (read by the lr schedule and the EMA) and the metrics row.
+  noise_rng_ = DeviceGenerator(config_.seed ^ kNoiseStream, device_);
+  step_device_ = make_counter(device_, 0);
+  metrics_row_ = make_counter(device_, 0);
+  metrics_staging_ = Tensor::zeros({kMetricColumns}, DType::F32, device_);
 
   // The sampler gathers float32 batches; a float64 run converts them (on the CPU).
   for (int64_t k = 0; k < config_.d_steps; ++k)
@@ -149,6 +154,11 @@ void Trainer::init(const Tensor& images) {
   ones_ = Tensor::ones(d_out, dtype_, device_);
   zeros_ = Tensor::zeros(d_out, dtype_, device_);
   metrics_buffer_ = Tensor::zeros({config_.log_every, kMetricColumns}, DType::F32, device_);
+  if (config_.cuda_graph == "on") {
+    NN_CHECK(device_ == Device::CUDA && CudaGraph::supported(),
+             "--cuda-graph on replays the step as a CUDA graph: it needs a GPU (this run is on the CPU)");
+    graph_ = std::make_unique<CudaGraph>();
+  }
   progress_on_tty_ = isatty(fileno(stdout)) != 0;
 
   if (!config_.init_from.empty()) {
@@ -186,7 +196,13 @@ void Trainer::print_start_block() const {
             << "  discriminator: " << gan_->discriminator.arena.parameter_count() << " parameters\n"
             << "  device:        "
             << (device_ == Device::CUDA ? cuda_device_description() : cpu_description()) << "\n";
-  if (device_ == Device::CUDA) std::cout << "  libraries:     " << cuda_library_description() << "\n";
+  if (device_ == Device::CUDA) {
+    std::cout << "  libraries:     " << cuda_library_description() << "\n"
+              << "  CUDA graph:    "
+              << (graph_ ? str_cat("on: the step is captured after ", kGraphWarmupSteps, " eager steps and replayed")
+                         : std::string("off (--cuda-graph on replays the step as one graph)"))
+              << (c.fuse_bn_act ? "; batchnorm + activation fused" : "") << "\n";
+  }
   std::cout
             << "  data:          " << c.data_dir << " (" << sampler_->size() << " images, "
             << sampler_->batches_per_epoch() << " batches per epoch" << data_note_ << ")\n";
@@ -215,14 +231,91 @@ void Trainer::record_metrics(const Tensor& loss_d, const Tensor& loss_g, const T
     for (int k = 0; k < kMetricColumns; ++k) observer_(names[k], values[k]->detach());
   }
   // run() reads the buffer back before it fills; a trainer driven by hand (train_step without
-  // run(): tests, gan_bench) keeps only its last log_every rows.
+  // run(): tests, gan_bench) keeps only its last log_every rows. The host's row count mirrors the
+  // device's row counter, which metrics_append_ wraps the same way.
   if (metrics_rows_ == config_.log_every) metrics_rows_ = 0;
+  // The values go into a staging row (fixed offsets), then one kernel appends it at the device's
+  // row counter: no launch argument changes from step to step (a replayed graph writes new rows).
   // The buffer is float32: a float64 run (CPU only) rounds its values on the way in.
   for (int k = 0; k < kMetricColumns; ++k) {
     Tensor v = values[k]->detach();
-    metrics_buffer_.view_at(metrics_rows_ * kMetricColumns + k, {}).copy_(v.dtype() == DType::F32 ? v : v.to(DType::F32));
+    metrics_staging_.view_at(k, {}).copy_(v.dtype() == DType::F32 ? v : v.to(DType::F32));
   }
+  metrics_append_(metrics_buffer_, metrics_row_, metrics_staging_);
   ++metrics_rows_;
+}
+
+// ------------------------------------------------------------------ one step of run(), eager or replayed
+
+Trainer::HostCounters Trainer::host_counters() const {
+  HostCounters c;
+  c.step = step_;
+  c.metrics_rows = metrics_rows_;
+  c.next_batch = sampler_ ? sampler_->next_index() : 0;
+  for (const Gan* g : {gan_.get(), ema_.get()}) {
+    if (!g) continue;
+    for (const Network* n : {&g->generator, &g->discriminator})
+      for (const auto& bn : n->batchnorms) c.batchnorm_counts.push_back(bn->num_batches_tracked);
+  }
+  return c;
+}
+
+void Trainer::set_host_counters(const HostCounters& c) {
+  step_ = c.step;
+  metrics_rows_ = c.metrics_rows;
+  if (sampler_) sampler_->advance_mirror(c.next_batch - sampler_->next_index());
+  size_t i = 0;
+  for (Gan* g : {gan_.get(), ema_.get()}) {
+    if (!g) continue;
+    for (Network* n : {&g->generator, &g->discriminator})
+      for (auto& bn : n->batchnorms) bn->num_batches_tracked = c.batchnorm_counts[i++];
+  }
+}
+
+void Trainer::run_step() {
+  auto step = [this] {
+    for (Tensor& batch : real_batches_) sampler_->batch_into_next(batch);
+    train_step(real_batches_);
+  };
+  if (!graph_ || observer_) {  // an observer (tests) is host code, which a replay would not run
+    step();
+    return;
+  }
+  if (!graph_->ready()) {
+    if (graph_warmup_left_ > 0) {  // algorithm searches and first allocations happen eagerly
+      --graph_warmup_left_;
+      step();
+      return;
+    }
+    // The capture runs the step's host code once without running anything on the GPU: the host
+    // counters it moved are put back, and their change is what each replay adds.
+    const HostCounters before = host_counters();
+    const std::string why = graph_->capture(step);
+    HostCounters after = host_counters();
+    set_host_counters(before);
+    if (!why.empty()) {
+      if (!quiet_) std::cout << "note: --cuda-graph on: the step could not be captured (" << why
+                             << "); training on without a CUDA graph\n";
+      graph_.reset();
+      step();
+      return;
+    }
+    graph_delta_ = after;
+    graph_delta_.step -= before.step;
+    graph_delta_.metrics_rows -= before.metrics_rows;
+    graph_delta_.next_batch -= before.next_batch;
+    for (size_t i = 0; i < after.batchnorm_counts.size(); ++i) graph_delta_.batchnorm_counts[i] -= before.batchnorm_counts[i];
+    if (!quiet_)
+      std::cout << "CUDA graph: step " << step_ + 1 << " captured (" << graph_->kernel_nodes() << " kernels, "
+                << graph_->other_nodes() << " other nodes); every later step is one graph launch\n";
+  }
+  graph_->replay();
+  HostCounters c = host_counters();
+  c.step += graph_delta_.step;
+  c.metrics_rows += graph_delta_.metrics_rows;
+  c.next_batch += graph_delta_.next_batch;
+  for (size_t i = 0; i < c.batchnorm_counts.size(); ++i) c.batchnorm_counts[i] += graph_delta_.batchnorm_counts[i];
+  set_host_counters(c);
 }
 
 static std::string format_duration(double seconds) {
@@ -263,6 +356,7 @@ void Trainer::flush_metrics(double images_per_second, bool end_of_epoch) {
     history_.push_back({static_cast<double>(step), row[0], row[1], row[2], row[3], row[4]});
   }
   metrics_rows_ = 0;
+  set_counter(metrics_row_, 0);  // the device row counter with it (between steps)
   if (quiet_) return;
 
   const std::vector<double>& last = history_.back();
@@ -466,10 +560,11 @@ int Trainer::run() {
   while (step_ < end_step) {
     const int64_t epoch = step_ / per_epoch, index = step_ % per_epoch;
     if (sampler_->epoch() != epoch) sampler_->set_epoch(epoch);  // once per epoch (the sampler starts at 0)
-    for (int64_t k = 0; k < config_.d_steps; ++k)  // a step's d_steps batches, in the epoch's order
-      sampler_->batch_into(index * config_.d_steps + k, real_batches_[static_cast<size_t>(k)]);
+    // The step's d_steps batches come from the sampler's device cursor; it is moved only at a new
+    // epoch (set_epoch) or at the first step of a run resumed mid-epoch.
+    if (sampler_->next_index() != index * config_.d_steps) sampler_->seek(index * config_.d_steps);
     const auto step_start = Clock::now();
-    train_step(real_batches_);
+    run_step();
     ++window_steps;
     // On the CPU an epoch can take an hour: after the first few steps say how long one will take,
     // from those steps' own time (the first one, which picks the convolution kernels, left out;

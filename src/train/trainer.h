@@ -6,6 +6,19 @@
 // for the host: losses and D outputs go into a device buffer that is read back every
 // `log_every` steps, which is also when a NaN is noticed.
 //
+// --cuda-graph on (CUDA): run() takes kGraphWarmupSteps eager steps (cuDNN's algorithm search and
+// every allocation happen there), then captures one whole step (the batch gathers, both networks,
+// both Adam steps, the EMA, the metrics row) as a CUDA graph and replays it for every later step.
+// That works because nothing a step launches has an argument that changes from step to step:
+// the noise and dropout streams' counters, Adam's step count and learning rate, G's step count,
+// the batch cursor and the metrics row all live in device tensors (nn/step_state.h). What the
+// step changes on the host (the step count, batchnorm num_batches_tracked, the row and batch
+// mirrors) is measured once at capture and added after each replay. Between steps, sample grids,
+// evaluations, checkpoints and a new epoch's order touch none of what the graph reads or writes
+// as launch arguments (the order is uploaded into the same buffer), so one capture serves the
+// whole run; a resume builds a new Trainer, which captures again. A capture that fails says why
+// and the run goes on eagerly.
+//
 // Checkpoints (safetensors, checksummed: io/safetensors.h) hold both networks (with batchnorm
 // running statistics and num_batches_tracked), both Adam states, and in __metadata__ the step,
 // the random streams' counters, the batches per epoch and the full configuration. The latest is
@@ -21,7 +34,9 @@
 #include <vector>
 
 #include "data/cifar100.h"
+#include "nn/cuda_graph.h"
 #include "nn/optim.h"
+#include "nn/step_state.h"
 #include "train/config.h"
 #include "train/models.h"
 
@@ -76,6 +91,7 @@ class Trainer {
   // Steps per epoch: the epoch's batches, d_steps of them per step (the remainder dropped).
   int64_t steps_per_epoch() const;
   double learning_rate_now() const;  // the learning rate of the next step (--lr-decay)
+  double lr_decay_total_steps() const;  // T of the linear decay: epochs x steps per epoch
   // The generator samples and evaluations use: the EMA generator when there is one (--ema).
   Network& sampling_generator() { return ema_ ? ema_->generator : gan_->generator; }
   bool has_ema() const { return ema_ != nullptr; }
@@ -98,9 +114,20 @@ class Trainer {
   Gan& gan() { return *gan_; }
   Device device() const { return device_; }
   std::string latest_checkpoint_path() const;
+  static constexpr int64_t kGraphWarmupSteps = 3;  // eager steps before the capture (--cuda-graph on)
+  bool step_graph_ready() const { return graph_ && graph_->ready(); }
+  int64_t step_graph_kernels() const { return graph_ ? graph_->kernel_nodes() : 0; }
 
  private:
   void init(const Tensor& images_u8);
+  void run_step();  // one step inside run(): the batches at the sampler's cursor, then train_step (or its graph)
+  // What a step changes on the host (the graph replays only the device's part).
+  struct HostCounters {
+    int64_t step = 0, metrics_rows = 0, next_batch = 0;
+    std::vector<int64_t> batchnorm_counts;  // G's, D's and the EMA G's num_batches_tracked
+  };
+  HostCounters host_counters() const;
+  void set_host_counters(const HostCounters& c);
   void print_start_block() const;
   void record_metrics(const Tensor& loss_d, const Tensor& loss_g, const Tensor& d_x, const Tensor& d_g_z1,
                       const Tensor& d_g_z2);
@@ -138,15 +165,23 @@ class Trainer {
   std::vector<Tensor> real_batches_;  // a step's d_steps batches
   Tensor fixed_noise_;
   Tensor ones_, zeros_;   // BCE targets shaped like D's output
-  Generator noise_rng_;
-  int64_t step_ = 0;
+  DeviceGenerator noise_rng_;  // the training noise; its counter on the device
+  int64_t step_ = 0;           // G steps taken; step_device_ holds the same on the device
+  Tensor step_device_;         // int64 (1): read by the lr schedule and the EMA inside the step
   int64_t last_good_step_ = -1;  // step of the last checkpoint written
   std::chrono::steady_clock::time_point last_save_;  // when checkpoint_latest was last written (--checkpoint-minutes)
   // Per-step numbers, on the device: rows of (loss_d, loss_g, d_x, d_g_z1, d_g_z2).
   Tensor metrics_buffer_;
-  int64_t metrics_rows_ = 0;
+  Tensor metrics_row_;      // int64 (1) on the device: the next row metrics_append_ writes
+  Tensor metrics_staging_;  // float32 (5): the step's values before they are appended
+  int64_t metrics_rows_ = 0;  // the host's mirror of metrics_row_
   std::vector<std::vector<double>> history_;  // all read-back rows (step, epoch, 5 values)
   bool progress_on_tty_ = false;
+  // --cuda-graph on: the captured step, the eager steps still to take before capturing, and the
+  // host counters' change per step, measured at capture.
+  std::unique_ptr<CudaGraph> graph_;
+  int64_t graph_warmup_left_ = kGraphWarmupSteps;
+  HostCounters graph_delta_;
   Observer observer_;
   // --eval-every: built at the first evaluation; eval_off_ once the weights turned out missing.
   std::unique_ptr<metrics::Evaluator> evaluator_;

@@ -51,8 +51,8 @@ void Trainer::save_checkpoint(const std::string& path) const {
       {"batches_per_epoch", std::to_string(sampler_ ? sampler_->batches_per_epoch() : 0)},
       {"adam_g_step", std::to_string(adam_g_->step_count())},
       {"adam_d_step", std::to_string(adam_d_->step_count())},
-      {"noise_rng_offset", std::to_string(noise_rng_.offset)},
-      {"dropout_rng_offset", std::to_string(gan_->dropout_rng.offset)},
+      {"noise_rng_offset", std::to_string(noise_rng_.offset())},
+      {"dropout_rng_offset", std::to_string(gan_->dropout_rng.offset())},
   };
   if (has_best_fid_) {
     std::ostringstream fid;
@@ -173,10 +173,11 @@ void Trainer::load_checkpoint(const std::string& path) {
   restore_counts("discriminator.", gan_->discriminator);
   if (ema_) restore_counts("generator_ema.", ema_->generator);
   step_ = meta_int(f, "step");
+  set_counter(step_device_, step_);
   adam_g_->set_step_count(meta_int(f, "adam_g_step"));
   adam_d_->set_step_count(meta_int(f, "adam_d_step"));
-  noise_rng_.offset = static_cast<uint64_t>(meta_int(f, "noise_rng_offset"));
-  gan_->dropout_rng.offset = static_cast<uint64_t>(meta_int(f, "dropout_rng_offset"));
+  noise_rng_.set_offset(static_cast<uint64_t>(meta_int(f, "noise_rng_offset")));
+  gan_->dropout_rng.set_offset(static_cast<uint64_t>(meta_int(f, "dropout_rng_offset")));
   last_good_step_ = step_;
   if (f.metadata.count("best_fid")) {
     try {

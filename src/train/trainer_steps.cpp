@@ -5,6 +5,8 @@
 
 #include "train/trainer.h"
 
+#include "step_state_math.h"
+
 namespace nn::train {
 
 // ------------------------------------------------------------------ losses
@@ -125,10 +127,13 @@ void Trainer::step_sngan(const std::vector<Tensor>& reals, const std::vector<Ten
 // --lr-decay linear: during step s (0-based) of a run of T steps, lr (1 - s / T) for every Adam
 // step it takes (D's and G's), as Mimicry's linear schedule; T is the run's epochs times its
 // steps per epoch (a trainer without data counts one step per epoch).
+double Trainer::lr_decay_total_steps() const {
+  return static_cast<double>(config_.epochs) * static_cast<double>(sampler_ ? steps_per_epoch() : 1);
+}
+
 double Trainer::learning_rate_now() const {
   if (config_.lr_decay != "linear") return config_.lr;
-  const double total = static_cast<double>(config_.epochs) * static_cast<double>(sampler_ ? steps_per_epoch() : 1);
-  return config_.lr * std::max(0.0, 1.0 - static_cast<double>(step_) / total);
+  return linear_decay_lr(step_, config_.lr, lr_decay_total_steps());  // the device's formula, on the host
 }
 
 // --ema: after G's step s (1-based), ema = g for s <= ema_start, else ema + (1 - decay) (g - ema)
@@ -136,13 +141,11 @@ double Trainer::learning_rate_now() const {
 // and batchnorm counters are copied.
 void Trainer::update_ema() {
   if (!ema_) return;
-  const bool copy = step_ <= config_.ema_start;
-  if (!copy) {
-    NoGradGuard no_grad;
-    const Tensor e = ema_->generator.arena.values();
-    accumulate_(e, sub(gan_->generator.arena.values(), e), 1.0 - config_.ema);
-  }
-  copy_generator_to_ema(/*with_parameters=*/copy);
+  // The copy-or-average choice is made on the device from G's step count (step_state_math.h's
+  // ema_value), so the same launch serves every step of a replayed graph.
+  ema_update_(ema_->generator.arena.values(), gan_->generator.arena.values(), step_device_, config_.ema_start,
+              config_.ema);
+  copy_generator_to_ema(/*with_parameters=*/false);
 }
 
 // G's batchnorm statistics and counters into the EMA copy, and its parameters too when asked.
@@ -199,9 +202,10 @@ void Trainer::train_step(const std::vector<Tensor>& reals, const std::vector<Ten
              dtype_name(dtype_), " on the trainer's device, got ", noise.str());
   gan_->generator.train(true);
   gan_->discriminator.train(true);
-  const double lr = learning_rate_now();
-  adam_g_->set_lr(lr);
-  adam_d_->set_lr(lr);
+  // --lr-decay linear: this step's learning rate, computed on the device from its step counter
+  // into both optimizers' lr tensors (without a schedule they keep the constructor's).
+  if (config_.lr_decay == "linear")
+    linear_decay_lr_(step_device_, config_.lr, lr_decay_total_steps(), adam_g_->lr_tensor(), adam_d_->lr_tensor());
   if (config_.preset == "sngan") {
     step_sngan(reals, noises);
   } else {
@@ -214,6 +218,7 @@ void Trainer::train_step(const std::vector<Tensor>& reals, const std::vector<Ten
     }
   }
   ++step_;
+  counter_take_(step_device_, 1, /*want_start=*/false);
   update_ema();
 }
 
