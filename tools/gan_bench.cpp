@@ -19,9 +19,12 @@
 //   peak MiB      the high-water mark of the engine's memory pool (cudaMemPoolAttrUsedMemHigh on
 //                 the device's default pool), reset after warm-up; it includes the weights, Adam
 //                 state, the metrics buffer and, in real mode, the 150 MB uint8 dataset
-//   launches      kernel nodes in a CUDA graph captured from one step (cuDNN and cuBLAS kernels
-//                 included); memcpy/memset nodes are counted separately. When the step cannot be
-//                 captured the column says "n/a (capture failed: reason)".
+//   kernels       kernel nodes in a CUDA graph captured from one step after the warm-up (cuDNN
+//                 and cuBLAS kernels included); memcpy/memset/allocation nodes are counted
+//                 separately. When the step cannot be captured the column says "n/a (capture
+//                 failed: reason)".
+//   launches      what the host launches per step: the kernels, or 1 with --cuda-graph, where
+//                 every timed step replays that captured graph (gan_train --cuda-graph on)
 //   TFLOP/s       step FLOPs / median step time, with the step FLOPs counted analytically from
 //                 the layer shapes (bench/gan_layers.h: conv 2 N K C R S P Q per direction,
 //                 forward + backward-data + backward-filter as the schedule needs; elementwise
@@ -48,6 +51,7 @@
 #include "../bench/gan_layers.h"
 #include "data/cifar100.h"
 #include "nn/backend.h"
+#include "nn/cuda_graph.h"
 #include "nn/tensor.h"
 #include "train/trainer.h"
 #ifdef NN_WITH_CUDA
@@ -70,6 +74,7 @@ struct Options {
   double peak_tflops = 0;
   bool tf32 = false;
   bool fuse_bn_act = false;  // --fuse-bn-act: the trainer's batchnorm + activation pairs as one op
+  bool cuda_graph = false;   // --cuda-graph: the step captured after the warm-up and replayed
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -83,7 +88,8 @@ std::vector<std::string> split(const std::string& s) {
 [[noreturn]] void usage(const std::string& msg) {
   std::cerr << "gan_bench: " << msg << "\n"
             << "usage: gan_bench [--presets dcgan,keras,sngan] [--batch-sizes 64,256] [--modes synthetic,real]\n"
-            << "                 [--warmup 20] [--steps 100] [--data DIR] [--json PATH] [--peak-tflops X] [--tf32] [--fuse-bn-act]\n";
+            << "                 [--warmup 20] [--steps 100] [--data DIR] [--json PATH] [--peak-tflops X] [--tf32] [--fuse-bn-act]\n"
+            << "                 [--cuda-graph]\n";
   std::exit(2);
 }
 
@@ -106,6 +112,7 @@ Options parse(int argc, char** argv) {
       else if (a == "--peak-tflops") o.peak_tflops = std::stod(value());
       else if (a == "--tf32") o.tf32 = true;
       else if (a == "--fuse-bn-act") o.fuse_bn_act = true;
+      else if (a == "--cuda-graph") o.cuda_graph = true;
       else if (a == "-h" || a == "--help") usage("end-to-end training-step benchmark");
       else usage("unknown argument '" + a + "'");
     } catch (const std::invalid_argument&) {
@@ -160,6 +167,8 @@ struct Result {
   int64_t batch = 0;
   double ms_median = 0, images_per_s = 0, peak_mib = 0, step_gflop = 0, tflops = 0, floor_ms = 0;
   int64_t kernels = -1, other_nodes = -1;
+  int64_t launches_per_step = -1;  // kernels eagerly, 1 for a replayed graph
+  bool replayed = false;           // --cuda-graph and the capture worked
   std::string launches_note;  // "n/a (capture failed: ...)" when kernels < 0
   std::string error;          // the whole row failed
 };
@@ -218,25 +227,45 @@ Result bench_one(const Options& o, const std::string& preset, int64_t batch, con
     static nn::data::Cifar100 cifar = nn::data::load_cifar100(o.data_dir, nn::data::Split::Train);
     sampler = std::make_unique<nn::data::BatchSampler>(cifar.images, nn::Device::CUDA, batch, c.seed);
   }
-  int64_t next = 0;
-  // A step takes d_steps batches (sngan: 5, one per D step); real mode gathers each in turn.
+  // A step takes d_steps batches (sngan: 5, one per D step); real mode gathers each in turn at the
+  // sampler's device cursor (what gan_train does), a new epoch when the current one has too few.
   std::vector<nn::Tensor> batches;
   for (int64_t k = 0; k < c.d_steps; ++k)
     batches.push_back(real ? nn::Tensor::empty({batch, 3, 32, 32}, nn::DType::F32, nn::Device::CUDA) : fixed_batch);
-  auto step = [&] {
-    if (real) {
-      for (nn::Tensor& b : batches) {
-        if (next == sampler->batches_per_epoch()) {
-          sampler->set_epoch(sampler->epoch() + 1);
-          next = 0;
-        }
-        sampler->batch_into(next++, b);
-      }
-    }
+  auto work = [&] {  // what one step queues: the gathers and the trainer's step
+    if (real)
+      for (nn::Tensor& b : batches) sampler->batch_into_next(b);
     trainer->train_step(batches);
+  };
+  nn::CudaGraph graph;
+  auto step = [&] {
+    if (real && sampler->next_index() + c.d_steps > sampler->batches_per_epoch()) sampler->set_epoch(sampler->epoch() + 1);
+    if (!graph.ready()) {
+      work();
+      return;
+    }
+    graph.replay();
+    if (real) sampler->advance_mirror(c.d_steps);  // the graph moved the device cursor
   };
 
   for (int64_t i = 0; i < o.warmup; ++i) step();
+  GB_CUDA(cudaStreamSynchronize(s));
+  // Kernel launches per step: one step captured (its host code runs, nothing runs on the GPU),
+  // its kernel nodes counted. With --cuda-graph the capture is kept and every timed step replays it.
+  const int64_t cursor_before = real ? sampler->next_index() : 0;
+  std::string why = graph.capture(work);
+  if (real) sampler->advance_mirror(cursor_before - sampler->next_index());  // the capture ran no gather
+  if (why.empty()) {
+    r.kernels = graph.kernel_nodes();
+    r.other_nodes = graph.other_nodes();
+  } else {
+    if (why.size() > 120) why = why.substr(0, 117) + "...";
+    r.launches_note = "n/a (capture failed: " + why + ")";
+  }
+  r.replayed = o.cuda_graph && graph.ready();
+  r.launches_per_step = r.replayed ? 1 : r.kernels;
+  if (!o.cuda_graph) graph.reset();
+  if (r.replayed) step();  // one replay before the timing: the graph's first launch uploads it
   GB_CUDA(cudaStreamSynchronize(s));
 
   int dev = 0;
@@ -272,40 +301,6 @@ Result bench_one(const Options& o, const std::string& preset, int64_t batch, con
   r.tflops = r.step_gflop * 1e9 / (r.ms_median * 1e-3) / 1e12;
   r.floor_ms = peak_tflops > 0 ? r.step_gflop * 1e9 / (peak_tflops * 1e12) * 1e3 : 0;
 
-  // Kernel launches per step: capture one step into a graph (not run) and count its nodes.
-  cudaGraph_t graph = nullptr;
-  std::string why;
-  cudaError_t begin = cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);
-  if (begin != cudaSuccess) {
-    why = cudaGetErrorString(begin);
-  } else {
-    try {
-      step();
-    } catch (const std::exception& e) {
-      why = e.what();
-    }
-    cudaError_t end = cudaStreamEndCapture(s, &graph);
-    if (why.empty() && end != cudaSuccess) why = cudaGetErrorString(end);
-  }
-  if (why.empty() && graph) {
-    size_t n = 0;
-    cudaGraphGetNodes(graph, nullptr, &n);
-    std::vector<cudaGraphNode_t> nodes(n);
-    cudaGraphGetNodes(graph, nodes.data(), &n);
-    r.kernels = 0;
-    r.other_nodes = 0;
-    for (auto& node : nodes) {
-      cudaGraphNodeType t;
-      cudaGraphNodeGetType(node, &t);
-      if (t == cudaGraphNodeTypeKernel) ++r.kernels;
-      else if (t == cudaGraphNodeTypeMemcpy || t == cudaGraphNodeTypeMemset) ++r.other_nodes;
-    }
-  } else {
-    if (why.size() > 120) why = why.substr(0, 117) + "...";
-    r.launches_note = "n/a (capture failed: " + why + ")";
-  }
-  if (graph) cudaGraphDestroy(graph);
-  (void)cudaGetLastError();  // a failed capture leaves a sticky-free error behind
   trainer.reset();
   (void)cudaStreamSynchronize(s);
   (void)cudaGetLastError();
@@ -359,23 +354,26 @@ int main(int argc, char** argv) {
     std::error_code ec;
     fs::remove_all(out_dir, ec);
 
-    std::cout << "\n| preset | batch | data | ms/step | images/s | peak MiB | kernel launches/step | GFLOP/step | TFLOP/s | floor ms |\n"
-              << "|---|---|---|---|---|---|---|---|---|---|\n";
+    std::cout << "\n| preset | batch | data | ms/step | images/s | peak MiB | kernels/step | launches/step | GFLOP/step | "
+                 "TFLOP/s | floor ms |\n"
+              << "|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (const auto& r : results) {
       std::cout << "| " << r.preset << " | " << r.batch << " | " << r.mode << " | ";
       if (!r.error.empty()) {
-        std::cout << "error: " << r.error << " | | | | | | |\n";
+        std::cout << "error: " << r.error << " | | | | | | | |\n";
         continue;
       }
       std::cout << fmt(r.ms_median, 3) << " | " << fmt(r.images_per_s, 0) << " | " << fmt(r.peak_mib, 1) << " | "
                 << (r.kernels >= 0 ? std::to_string(r.kernels) + " (+" + std::to_string(r.other_nodes) + " copies)"
                                    : r.launches_note)
-                << " | " << fmt(r.step_gflop, 2) << " | " << fmt(r.tflops, 2) << " | " << fmt(r.floor_ms, 3) << " |\n";
+                << " | " << (r.launches_per_step >= 0 ? std::to_string(r.launches_per_step) : std::string("n/a"))
+                << (r.replayed ? " (graph)" : "") << " | " << fmt(r.step_gflop, 2) << " | " << fmt(r.tflops, 2) << " | " << fmt(r.floor_ms, 3) << " |\n";
     }
     if (!o.json.empty()) {
       std::ofstream f(o.json);
       f << "{\"device\": \"" << json_escape(device) << "\", \"peak_tflops\": " << peak << ", \"peak_source\": \""
-        << json_escape(how) << "\", \"tf32\": " << (o.tf32 ? "true" : "false") << ", \"fuse_bn_act\": " << (o.fuse_bn_act ? "true" : "false") << ", \"warmup\": " << o.warmup
+        << json_escape(how) << "\", \"tf32\": " << (o.tf32 ? "true" : "false") << ", \"fuse_bn_act\": " << (o.fuse_bn_act ? "true" : "false")
+        << ", \"cuda_graph\": " << (o.cuda_graph ? "true" : "false") << ", \"warmup\": " << o.warmup
         << ", \"steps\": " << o.steps << ", \"results\": [";
       for (size_t i = 0; i < results.size(); ++i) {
         const Result& r = results[i];
@@ -389,7 +387,9 @@ int main(int argc, char** argv) {
           << ", \"peak_mib\": " << r.peak_mib << ", \"kernel_launches\": "
           << (r.kernels >= 0 ? std::to_string(r.kernels) : "null") << ", \"copy_nodes\": "
           << (r.other_nodes >= 0 ? std::to_string(r.other_nodes) : "null") << ", \"launches_note\": \""
-          << json_escape(r.launches_note) << "\", \"step_gflop\": " << r.step_gflop << ", \"tflops\": " << r.tflops
+          << json_escape(r.launches_note) << "\", \"launches_per_step\": "
+          << (r.launches_per_step >= 0 ? std::to_string(r.launches_per_step) : "null") << ", \"replayed\": "
+          << (r.replayed ? "true" : "false") << ", \"step_gflop\": " << r.step_gflop << ", \"tflops\": " << r.tflops
           << ", \"roofline_floor_ms\": " << r.floor_ms << "}";
       }
       f << "\n]}\n";
