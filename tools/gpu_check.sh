@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools/gpu_check.sh: the GPU machine's one command. Seven stages, in order of value, each with
+# tools/gpu_check.sh: the GPU machine's one command. Eight stages, in order of value, each with
 # its own time limit inside one overall budget (9 minutes), each writing its log and its result
 # line the moment it ends, each run whatever the previous ones gave; a summary table last.
 #
@@ -12,10 +12,15 @@
 #   cuda_tests       75 s every GPU test (*Cuda*, *Cusolver*: CudaParity.*, Golden.*Cuda,
 #                         Inception/Fid Cuda, Sampler.Cuda*, TrainerCuda.* = deterministic N steps
 #                         straight vs N/2 + resume + N/2), one process, on the CIFAR-100 slice
-#   head_to_head    120 s gan_bench and tools/pytorch_baseline.py in the same run: dcgan at batch
-#                         64 and keras at batch 256, TF32 off and on, PyTorch eager (and
-#                         torch.compile for dcgan, TF32 off, when time is left), and ours again
-#                         with --fuse-bn-act (FP32, rows "fp32 fused"): one table
+#   graph            45 s the CUDA-graph bit-identity check (#13): gan_train --deterministic, 50 steps
+#                         of dcgan and of keras with --cuda-graph off and on; tools/compare_runs.py
+#                         compares every checkpoint tensor (weights, Adam moments, batchnorm
+#                         counters) and metrics.csv bit for bit
+#   head_to_head    170 s gan_bench and tools/pytorch_baseline.py in the same run: dcgan at batch
+#                         64 and keras at batch 256, TF32 off and on; ours plain, --fuse-bn-act,
+#                         --cuda-graph and both (launches and ms per step); PyTorch eager, then
+#                         torch.compile(mode="reduce-overhead") for dcgan when time is left; one
+#                         table and #13's targets, met or missed (tools/head_to_head.py)
 #   train            50 s each preset for 2 epochs of the slice on the GPU; sample grids, loss
 #                         plots and images/s
 #   memcheck         50 s compute-sanitizer memcheck over the op-level CudaParity.* tests, with
@@ -57,8 +62,9 @@ source "$(dirname "$0")/common.sh"
 source "$(dirname "$0")/gpu_env.sh"
 
 check_start=$SECONDS
-all_stages=(env build cuda_tests head_to_head train memcheck bench)
-declare -A stage_limit=([env]=25 [build]=180 [cuda_tests]=75 [head_to_head]=120 [train]=50 [memcheck]=50 [bench]=40)
+all_stages=(env build cuda_tests graph head_to_head train memcheck bench)
+declare -A stage_limit=([env]=25 [build]=180 [cuda_tests]=75 [graph]=45 [head_to_head]=170 [train]=40 [memcheck]=40
+                        [bench]=30)
 stages_wanted=" ${NN_CHECK_STAGES:-${all_stages[*]}} "
 
 build_dir="${BUILD_DIR:-build-gpu}"
@@ -245,52 +251,51 @@ stage_cuda_tests() {
   result PASS "$counts${skipped_names:+ (skipped: $skipped_names)}"
 }
 
-# ------------------------------------------------------------------ stage 4: head_to_head
-# merge_head_to_head: one Markdown table from every JSON written so far (rerun after each run).
+# ------------------------------------------------------------------ stage 4: graph (#13)
+# 50 steps with --cuda-graph off and on, --deterministic, must end in the same bits. The slice's
+# epochs are short, so the runs cross epoch ends (new orders, sample grids, checkpoints between
+# replays). Without a GPU: two identical CPU runs at a small width, through the same comparison.
+stage_graph() {
+  [[ -x "$build_dir/gan_train" ]] || { result FAIL "gan_train was not built"; return; }
+  [[ -n "$data_dir" ]] || { result SKIPPED "no CIFAR-100 slice: run tools/gpu_bundle.sh and carry gpu-bundle"; return; }
+  local preset mode summary="" failed="" t args run
+  for preset in dcgan keras; do
+    for mode in off on; do
+      run="$logs/graph_${preset}_$mode"
+      rm -rf "$run"
+      if [[ $has_gpu -eq 1 ]]; then
+        args=(--preset "$preset" --device cuda --deterministic --max-steps 50 --log-every 10 --cuda-graph "$mode")
+      else
+        args=(--preset "$preset" --device cpu --width 16 --batch-size 16 --max-steps 2 --log-every 1)
+      fi
+      echo "== gan_train ${args[*]}"
+      t="$(limit_for 2)" || { failed+=" $preset $mode (no time left);"; continue; }
+      if ! timeout -k 3 "$t" "$build_dir/gan_train" "${args[@]}" --data "$data_dir" --out "$run" >"$run.log" 2>&1; then
+        failed+=" $preset --cuda-graph $mode (exit $?: $(tail -n1 "$run.log"));"
+      fi
+      grep -E 'CUDA graph|note:' "$run.log" || true
+    done
+    if [[ $has_gpu -eq 1 ]] && ! grep -q 'captured' "$logs/graph_${preset}_on.log" 2>/dev/null; then
+      failed+=" $preset: the step was not captured ($(grep -m1 'note:' "$logs/graph_${preset}_on.log" 2>/dev/null));"
+    fi
+    if [[ -f "$logs/graph_${preset}_off/metrics.csv" && -f "$logs/graph_${preset}_on/metrics.csv" ]]; then
+      if python3 tools/compare_runs.py "$logs/graph_${preset}_off" "$logs/graph_${preset}_on" >"$logs/graph_${preset}_compare.txt" 2>&1; then
+        summary+=" $preset: identical;"
+      else
+        failed+=" $preset: $(tail -n1 "$logs/graph_${preset}_compare.txt");"
+      fi
+      cat "$logs/graph_${preset}_compare.txt"
+    fi
+  done
+  if [[ -n "$failed" ]]; then result FAIL "graph vs eager:$failed"; return; fi
+  if [[ $has_gpu -eq 0 ]]; then result SKIPPED "no GPU (rehearsed: two CPU runs compared;$summary)"; return; fi
+  result PASS "50 replayed steps = 50 eager steps, bit for bit:$summary"
+}
+
+# ------------------------------------------------------------------ stage 5: head_to_head
+# merge_head_to_head: the table and the targets from every JSON written so far (rerun after each run).
 merge_head_to_head() {
-  python3 - "$logs" >"$logs/head_to_head.md" <<'PY' || true
-import glob, json, os, sys
-logs = sys.argv[1]
-ours, torch = {}, {}
-def rows(doc):
-    if isinstance(doc, dict):
-        doc = doc.get("results") or doc.get("rows") or []
-    return [r for r in doc if isinstance(r, dict)]
-for path in sorted(glob.glob(os.path.join(logs, "h2h_*.json"))):
-    name = os.path.basename(path)
-    precision = ("tf32" if "tf32on" in name else "fp32") + (" fused" if "_fused" in name else "")
-    try:
-        doc = json.load(open(path))
-    except (OSError, ValueError):
-        continue
-    for r in rows(doc):
-        key = (r.get("preset"), int(r.get("batch", r.get("batch_size", 0)) or 0), precision)
-        if name.startswith("h2h_ours"):
-            ours.setdefault(key, {})[r.get("mode")] = r
-        else:
-            ms = next((r[k] for k in ("ms_median", "ms_per_step", "ms/step", "ms") if isinstance(r.get(k), (int, float))), None)
-            torch.setdefault(key, {})[r.get("mode")] = ms
-def f(v, spec=".3f"):
-    return "n/a" if v is None else format(v, spec)
-print("| preset | batch | precision | ours ms/step (synthetic) | ours ms/step (real) | ours images/s | PyTorch eager ms | "
-      "PyTorch compiled ms | eager / ours | compiled / ours | roofline floor ms | ours / floor |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-for key in sorted(set(ours) | set(torch), key=lambda k: tuple(str(x) for x in k)):
-    o, t = ours.get(key, {}), torch.get(key, {})
-    syn, real = o.get("synthetic", {}), o.get("real", {})
-    ms = syn.get("ms_per_step") if "error" not in syn else None
-    ms_real = real.get("ms_per_step") if "error" not in real else None
-    ips = syn.get("images_per_s") if "error" not in syn else None
-    floor = syn.get("roofline_floor_ms") or real.get("roofline_floor_ms")
-    eager, comp = t.get("eager"), t.get("compiled")
-    print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-        key[0], key[1], key[2], f(ms), f(ms_real), f(ips, ".0f"), f(eager), f(comp),
-        f(eager / ms if eager and ms else None, ".2f"), f(comp / ms if comp and ms else None, ".2f"),
-        f(floor), f(ms / floor if ms and floor else None, ".2f")))
-print()
-print("eager / ours > 1: the engine is faster. The floor is the step's FLOPs over the GPU's peak (FP32, or "
-      "--peak-tflops for TF32). 'real' gathers each batch from the CIFAR-100 slice on the GPU.")
-PY
+  python3 tools/head_to_head.py "$logs" >"$logs/head_to_head.md" || true
   cp "$logs/head_to_head.md" "$out_dir/head_to_head.md"
 }
 
@@ -299,33 +304,29 @@ stage_head_to_head() {
   local data_args=(--modes synthetic) ran=0 failures=""
   [[ -n "$data_dir" ]] && data_args=(--modes synthetic,real --data "$data_dir")
   # Ours first (cheap), then PyTorch eager, then torch.compile last: a limit reached late loses
-  # the least. The table is remade after every run.
-  local tf32 preset batch flags t
+  # the least. The table is remade after every run. Each of ours at FP32 and TF32: plain (with
+  # real data too), --fuse-bn-act, --cuda-graph, and both (#13), on synthetic data.
+  local tf32 preset batch flags t variant vflags suffix modes
   for tf32 in off on; do
     for preset in dcgan keras; do
       batch=64; [[ $preset == keras ]] && batch=256
       flags=(); [[ $tf32 == on ]] && flags=(--tf32 --peak-tflops 494)  # H100/H200 SXM dense TF32 (datasheet)
-      echo "== gan_bench $preset batch $batch tf32 $tf32"
-      t="$(limit_for 3)" || { failures+=" out of time before gan_bench $preset tf32 $tf32;"; continue; }
-      if timeout -k 3 "$t" "$build_dir/gan_bench" --presets "$preset" --batch-sizes "$batch" \
-           "${data_args[@]}" --warmup 10 --steps 50 "${flags[@]}" --json "$logs/h2h_ours_${preset}_tf32${tf32}.json"; then
-        ran=$((ran + 1))
-      else
-        failures+=" gan_bench $preset tf32 $tf32;"
-      fi
-      merge_head_to_head
+      for variant in plain graph graph+fused fused; do
+        vflags=(); suffix=""; modes=(--modes synthetic)
+        [[ $variant == plain ]] && modes=("${data_args[@]}")
+        [[ $variant == graph* ]] && { vflags+=(--cuda-graph); suffix+="_graph"; }
+        [[ $variant == *fused ]] && { vflags+=(--fuse-bn-act); suffix+="_fused"; }
+        echo "== gan_bench $preset batch $batch tf32 $tf32 $variant"
+        t="$(limit_for 3)" || { failures+=" out of time before gan_bench $preset tf32 $tf32 $variant;"; continue; }
+        if timeout -k 3 "$t" "$build_dir/gan_bench" --presets "$preset" --batch-sizes "$batch" "${modes[@]}" \
+             --warmup 10 --steps 50 "${flags[@]}" "${vflags[@]}" --json "$logs/h2h_ours_${preset}_tf32${tf32}${suffix}.json"; then
+          ran=$((ran + 1))
+        else
+          failures+=" gan_bench $preset tf32 $tf32 $variant;"
+        fi
+        merge_head_to_head
+      done
     done
-  done
-  # --fuse-bn-act (#13): the same two rows with every batchnorm + activation as one op (FP32,
-  # synthetic data); the table shows them as "fp32 fused" next to the unfused rows.
-  for preset in dcgan keras; do
-    batch=64; [[ $preset == keras ]] && batch=256
-    echo "== gan_bench $preset batch $batch fused"
-    t="$(limit_for 3)" || { failures+=" out of time before gan_bench $preset fused;"; continue; }
-    timeout -k 3 "$t" "$build_dir/gan_bench" --presets "$preset" --batch-sizes "$batch" --modes synthetic \
-      --warmup 10 --steps 50 --fuse-bn-act --json "$logs/h2h_ours_${preset}_tf32off_fused.json" ||
-      failures+=" gan_bench $preset fused;"
-    merge_head_to_head
   done
   if grep -q '"skipped"' "$logs"/h2h_ours_*.json 2>/dev/null && [[ $has_gpu -eq 0 ]]; then
     result SKIPPED "no GPU: gan_bench ran and skipped itself; PyTorch not run"; return
@@ -344,21 +345,24 @@ stage_head_to_head() {
       merge_head_to_head
     done
   done
-  if [[ $(seconds_left) -gt 45 ]]; then
-    echo "== PyTorch torch.compile dcgan batch 64 tf32 off"
-    t="$(limit_for 3)"
-    timeout -k 3 "$t" "$torch_py" tools/pytorch_baseline.py --device cuda --presets dcgan \
-      --batch-sizes 64 --modes compiled --steps 50 --warmup 10 --tf32 off \
-      --json "$logs/h2h_torch_dcgan_compiled_tf32off.json" || failures+=" torch.compile dcgan (limit or error);"
-    merge_head_to_head
-  else
-    failures+=" torch.compile skipped: $(seconds_left) s left;"
-  fi
-  if [[ -n "${failures//torch.compile*/}" ]]; then result FAIL "$ran of 4 gan_bench runs;$failures"; return; fi
-  result PASS "4 gan_bench runs, PyTorch eager 4 rows${failures:+;$failures} (head_to_head.md)"
+  # torch.compile(mode="reduce-overhead"): PyTorch's own CUDA graphs, the target's second peer.
+  for tf32 in off on; do
+    if [[ $(seconds_left) -gt 45 ]]; then
+      echo "== PyTorch torch.compile(reduce-overhead) dcgan batch 64 tf32 $tf32"
+      t="$(limit_for 3)"
+      timeout -k 3 "$t" "$torch_py" tools/pytorch_baseline.py --device cuda --presets dcgan \
+        --batch-sizes 64 --modes compiled --compile-mode reduce-overhead --steps 50 --warmup 10 --tf32 "$tf32" \
+        --json "$logs/h2h_torch_dcgan_compiled_tf32${tf32}.json" || failures+=" torch.compile dcgan tf32 $tf32 (limit or error);"
+      merge_head_to_head
+    else
+      failures+=" torch.compile tf32 $tf32 skipped: $(seconds_left) s left;"
+    fi
+  done
+  if [[ -n "${failures//torch.compile*/}" ]]; then result FAIL "$ran of 16 gan_bench runs;$failures"; return; fi
+  result PASS "16 gan_bench runs, PyTorch eager 4 rows${failures:+;$failures}; targets: $(grep -c ': met' "$logs/head_to_head.md") met, $(grep -c ': missed' "$logs/head_to_head.md") missed (head_to_head.md)"
 }
 
-# ------------------------------------------------------------------ stage 5: train
+# ------------------------------------------------------------------ stage 6: train
 stage_train() {
   [[ -x "$build_dir/gan_train" ]] || { result FAIL "gan_train was not built"; return; }
   [[ -n "$data_dir" ]] || { result SKIPPED "no CIFAR-100 slice: run tools/gpu_bundle.sh and carry gpu-bundle"; return; }
@@ -393,7 +397,7 @@ stage_train() {
   result PASS "2 epochs of the slice each;$summary"
 }
 
-# ------------------------------------------------------------------ stage 6: memcheck
+# ------------------------------------------------------------------ stage 7: memcheck
 stage_memcheck() {
   local status san rc t
   status="$(cat "$logs/sanitizer.status" 2>/dev/null || echo "the env stage did not probe compute-sanitizer")"
@@ -417,7 +421,7 @@ stage_memcheck() {
   result PASS "${errors:-0} errors over $ok CudaParity tests"
 }
 
-# ------------------------------------------------------------------ stage 7: bench
+# ------------------------------------------------------------------ stage 8: bench
 stage_bench() {
   cmake_args_array
   local t0=$SECONDS
@@ -450,7 +454,7 @@ stage_bench() {
 
 # Every function and the shared values go to the stages' subshells (timeout runs `bash -c`).
 export -f result seconds_left limit_for gtest_counts cmake_args_array merge_head_to_head nn_log nn_die nn_gpu_benchmark \
-          stage_env stage_build stage_cuda_tests stage_head_to_head stage_train stage_memcheck stage_bench
+          stage_env stage_build stage_cuda_tests stage_graph stage_head_to_head stage_train stage_memcheck stage_bench
 
 # ------------------------------------------------------------------ running the stages
 rows=()    # "stage|status|seconds|limit|reason" for the table
