@@ -12,13 +12,19 @@
 // in src/ops/batchnorm.cpp. Tests: tests/test_batchnorm.cpp (CudaParity.batch_norm,
 // BatchNorm.RunningStatsSameOnCpuAndCuda); they run wherever a GPU is.
 //
-// Layout of the work: ONE BLOCK PER CHANNEL. The block reduces its channel's M values with the
-// deterministic block_sum (launch.cuh: a fixed tree, so the statistics are the same bits on every
-// run), then the same block writes its channel's outputs. Because a channel is owned by exactly
-// one block, there are no atomics, no temporary buffers between kernels, and dgamma/dbeta can be
-// accumulated with a plain +=. The price is that the statistics are read twice and x a third
-// time, and that with (N, C) inputs (HW = 1) consecutive threads read addresses C floats apart
-// (uncoalesced). That is correct and simple; a faster layout is a bench/ matter.
+// Layout of the work: ONE BLOCK PER CHANNEL for (N, C, HW) inputs with HW > 1. The block reduces
+// its channel's M values with the deterministic block_sum (launch.cuh: a fixed tree, so the
+// statistics are the same bits on every run), then the same block writes its channel's outputs.
+// Because a channel is owned by exactly one block, there are no atomics, no temporary buffers
+// between kernels, and dgamma/dbeta can be accumulated with a plain +=. The price is that the
+// statistics are read twice and x a third time.
+//
+// (N, C) inputs (HW = 1: batchnorm1d, e.g. keras's (256, 16384) after its linear layer) would make
+// consecutive threads of that layout read addresses C floats apart. They take the COLUMN layout
+// instead (launch.cuh's kColChannels x kColRows blocks): a block owns 32 consecutive channels,
+// a warp reads 32 consecutive floats of one row, and column_sum reduces each channel's rows in a
+// fixed order (deterministic too; the sums are taken in another order than the plane layout's,
+// so the two layouts agree to rounding, not bit for bit).
 #include "batchnorm_math.h"
 #include "kernels.h"
 #include "launch.cuh"
@@ -151,12 +157,125 @@ __global__ void batchnorm_bwd_kernel(const float* __restrict__ x, const float* _
   }
 }
 
+// ---- the column layout (HW == 1): x, y (N, C) row-major; block (kColChannels, kColRows).
+__global__ void batchnorm_fwd_train_columns_kernel(const float* __restrict__ x, const float* __restrict__ gamma,
+                                                   const float* __restrict__ beta, float* __restrict__ y,
+                                                   float* __restrict__ save_mean, float* __restrict__ save_invstd,
+                                                   float* __restrict__ running_mean,
+                                                   float* __restrict__ running_var, int N, int C, float momentum,
+                                                   float eps, BnAct act, float slope) {
+  __shared__ float scratch[kColRows][kColChannels + 1];
+  const int c = blockIdx.x * kColChannels + threadIdx.x;
+  const bool valid = c < C;  // the last block's spare columns still reach every barrier
+  const float Mf = static_cast<float>(N);
+  float acc = 0.0f;
+  if (valid)
+    for (int64_t n = threadIdx.y; n < N; n += kColRows) acc += x[n * C + c];
+  const float mean = column_sum(acc, scratch) / Mf;
+  acc = 0.0f;
+  if (valid)
+    for (int64_t n = threadIdx.y; n < N; n += kColRows) {
+      const float d = x[n * C + c] - mean;
+      acc += d * d;
+    }
+  const float var = column_sum(acc, scratch) / Mf;
+  if (!valid) return;
+  const float invstd = bn_invstd(var, eps);
+  if (threadIdx.y == 0) {
+    save_mean[c] = mean;
+    save_invstd[c] = invstd;
+    if (running_mean != nullptr) running_mean[c] = bn_running_update(running_mean[c], mean, momentum);
+    if (running_var != nullptr) running_var[c] = bn_running_update(running_var[c], bn_unbiased_var(var, Mf), momentum);
+  }
+  const float g = gamma != nullptr ? gamma[c] : 1.0f;
+  const float b = beta != nullptr ? beta[c] : 0.0f;
+  for (int64_t n = threadIdx.y; n < N; n += kColRows) {
+    const int64_t j = n * C + c;
+    y[j] = bn_act(act, bn_normalize(x[j], mean, invstd, g, b), slope);
+  }
+}
+
+// Eval, (N, C): one thread per element, grid-stride (no reduction); row 0 writes save_*.
+__global__ void batchnorm_fwd_eval_rows_kernel(const float* __restrict__ x, const float* __restrict__ gamma,
+                                               const float* __restrict__ beta, const float* __restrict__ running_mean,
+                                               const float* __restrict__ running_var, float* __restrict__ y,
+                                               float* __restrict__ save_mean, float* __restrict__ save_invstd,
+                                               int64_t total, int C, float eps, BnAct act, float slope) {
+  NN_GRID_STRIDE_LOOP(j, total) {
+    const int c = static_cast<int>(j % C);
+    const float mean = running_mean[c];
+    const float invstd = bn_invstd(running_var[c], eps);
+    if (j < C) {
+      save_mean[c] = mean;
+      save_invstd[c] = invstd;
+    }
+    const float g = gamma != nullptr ? gamma[c] : 1.0f;
+    const float b = beta != nullptr ? beta[c] : 0.0f;
+    y[j] = bn_act(act, bn_normalize(x[j], mean, invstd, g, b), slope);
+  }
+}
+
+__global__ void batchnorm_bwd_columns_kernel(const float* __restrict__ x, const float* __restrict__ dy_out,
+                                             const float* __restrict__ gamma, const float* __restrict__ beta,
+                                             const float* __restrict__ save_mean,
+                                             const float* __restrict__ save_invstd, float* __restrict__ dx,
+                                             float* __restrict__ dgamma, float* __restrict__ dbeta, int N, int C,
+                                             bool training, BnAct act, float slope) {
+  __shared__ float scratch[kColRows][kColChannels + 1];
+  const int c = blockIdx.x * kColChannels + threadIdx.x;
+  const bool valid = c < C;
+  const float Mf = static_cast<float>(N);
+  const float mean = valid ? save_mean[c] : 0.0f;
+  const float invstd = valid ? save_invstd[c] : 0.0f;
+  const float gc = valid && gamma != nullptr ? gamma[c] : 1.0f, bc = valid && beta != nullptr ? beta[c] : 0.0f;
+  auto dz = [&](int64_t j) {
+    return act == BnAct::None ? dy_out[j] : bn_act_grad(act, bn_normalize(x[j], mean, invstd, gc, bc), dy_out[j], slope);
+  };
+  float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
+  if (training || dgamma != nullptr || dbeta != nullptr) {  // the same for the whole block
+    float acc_dy = 0.0f, acc_dy_xhat = 0.0f;
+    if (valid)
+      for (int64_t n = threadIdx.y; n < N; n += kColRows) {
+        const int64_t j = n * C + c;
+        const float g = dz(j);
+        acc_dy += g;
+        acc_dy_xhat += g * bn_xhat(x[j], mean, invstd);
+      }
+    sum_dy = column_sum(acc_dy, scratch);
+    sum_dy_xhat = column_sum(acc_dy_xhat, scratch);
+  }
+  if (!valid) return;
+  if (threadIdx.y == 0) {
+    if (dgamma != nullptr) dgamma[c] += sum_dy_xhat;
+    if (dbeta != nullptr) dbeta[c] += sum_dy;
+  }
+  if (dx == nullptr) return;
+  const float gamma_invstd = gc * invstd;
+  const float mean_dy = sum_dy / Mf;
+  const float mean_dy_xhat = sum_dy_xhat / Mf;
+  for (int64_t n = threadIdx.y; n < N; n += kColRows) {
+    const int64_t j = n * C + c;
+    const float g = dz(j);
+    dx[j] += training ? bn_dx_train(g, bn_xhat(x[j], mean, invstd), gamma_invstd, mean_dy, mean_dy_xhat)
+                      : bn_dx_eval(g, gamma_invstd);
+  }
+}
+
+unsigned column_blocks(int C) { return static_cast<unsigned>((C + kColChannels - 1) / kColChannels); }
+
 }  // namespace
 
 void batchnorm_fwd_train_cuda(const float* x, const float* gamma, const float* beta, float* y, float* save_mean,
                               float* save_invstd, float* running_mean, float* running_var, int N, int C, int HW,
                               float momentum, float eps, int act, float slope, cudaStream_t s) {
   if (C == 0 || static_cast<int64_t>(N) * HW == 0) return;
+  if (HW == 1) {
+    batchnorm_fwd_train_columns_kernel<<<column_blocks(C), dim3(kColChannels, kColRows), 0, s>>>(
+        x, gamma, beta, y, save_mean, save_invstd, running_mean, running_var, N, C, momentum, eps,
+        static_cast<BnAct>(act), slope);
+    NN_LAUNCH_CHECK(s);
+    return;
+  }
   batchnorm_fwd_train_kernel<<<C, kThreads, 0, s>>>(x, gamma, beta, y, save_mean, save_invstd, running_mean,
                                                     running_var, N, C, HW, momentum, eps, static_cast<BnAct>(act),
                                                     slope);
@@ -167,6 +286,14 @@ void batchnorm_fwd_eval_cuda(const float* x, const float* gamma, const float* be
                              const float* running_var, float* y, float* save_mean, float* save_invstd, int N, int C,
                              int HW, float eps, int act, float slope, cudaStream_t s) {
   if (C == 0) return;
+  if (HW == 1 && N > 0) {  // (N == 0 keeps the plane kernel, which still writes save_*)
+    const int64_t total = static_cast<int64_t>(N) * C;
+    batchnorm_fwd_eval_rows_kernel<<<grid_for(total), kThreads, 0, s>>>(x, gamma, beta, running_mean, running_var, y,
+                                                                       save_mean, save_invstd, total, C, eps,
+                                                                       static_cast<BnAct>(act), slope);
+    NN_LAUNCH_CHECK(s);
+    return;
+  }
   batchnorm_fwd_eval_kernel<<<C, kThreads, 0, s>>>(x, gamma, beta, running_mean, running_var, y, save_mean, save_invstd,
                                                    N, C, HW, eps, static_cast<BnAct>(act), slope);
   NN_LAUNCH_CHECK(s);
@@ -177,6 +304,12 @@ void batchnorm_bwd_cuda(const float* x, const float* dy, const float* gamma, con
                         bool training, int act, float slope, cudaStream_t s) {
   if (C == 0 || static_cast<int64_t>(N) * HW == 0) return;
   if (dx == nullptr && dgamma == nullptr && dbeta == nullptr) return;
+  if (HW == 1) {
+    batchnorm_bwd_columns_kernel<<<column_blocks(C), dim3(kColChannels, kColRows), 0, s>>>(
+        x, dy, gamma, beta, save_mean, save_invstd, dx, dgamma, dbeta, N, C, training, static_cast<BnAct>(act), slope);
+    NN_LAUNCH_CHECK(s);
+    return;
+  }
   batchnorm_bwd_kernel<<<C, kThreads, 0, s>>>(x, dy, gamma, beta, save_mean, save_invstd, dx, dgamma, dbeta, N, C, HW,
                                               training, static_cast<BnAct>(act), slope);
   NN_LAUNCH_CHECK(s);

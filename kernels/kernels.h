@@ -79,6 +79,13 @@ void loss_bwd_cuda(LossKind kind, const float* x, const float* target, const flo
 // ---- bias.cu: per-channel bias of a (N, C, HW) tensor.
 void bias_add_cuda(float* y, const float* bias, int N, int C, int HW, cudaStream_t s);    // y[n,c,:] += b[c]
 void bias_grad_cuda(const float* dy, float* dbias, int N, int C, int HW, cudaStream_t s);  // db[c] += sum dy[n,c,:]
+// bias_act (src/ops/bias_act.cpp): y = f(x + b[c]) with f = act_forward(ActKind(act)); backward
+// dz = dy f'(.) (xy: x for relu / leaky relu, y for tanh / sigmoid), dx += dz, db[c] += sum dz
+// (dx, db nullable). HW == 1 uses the coalesced column layout (launch.cuh).
+void bias_act_fwd_cuda(int act, const float* x, const float* bias, float* y, int N, int C, int HW, float slope,
+                       cudaStream_t s);
+void bias_act_bwd_cuda(int act, const float* xy, const float* bias, const float* dy, float* dx, float* dbias, int N,
+                       int C, int HW, float slope, cudaStream_t s);
 
 // ---- adam.cu: one fused update over a whole parameter arena (adam_math.h).
 void adam_step_cuda(float* param, const float* grad, float* m, float* v, int64_t n, AdamScalars sc, cudaStream_t s);

@@ -36,4 +36,23 @@ __device__ inline float block_sum(float v, float* shared) {
   return total;
 }
 
+// Reductions over the rows of a row-major (rows, C) matrix: the layout of an (N, C) activation
+// (a linear layer's output, batchnorm1d's input), where one block per channel would read
+// addresses C floats apart. A block of (kColChannels, kColRows) threads owns kColChannels
+// consecutive channels: thread (tx, ty) walks rows ty, ty + kColRows, ... of channel
+// blockIdx.x * kColChannels + tx, so a warp reads 32 consecutive floats of one row (coalesced).
+constexpr int kColChannels = 32, kColRows = 8;
+
+// The sum over the kColRows threads of column threadIdx.x, in a fixed order (deterministic);
+// every thread of the column gets it. `shared` is kColRows x (kColChannels + 1) floats (the +1
+// keeps the column reads free of bank conflicts); the trailing barrier allows back-to-back calls.
+__device__ inline float column_sum(float v, float (*shared)[kColChannels + 1]) {
+  shared[threadIdx.y][threadIdx.x] = v;
+  __syncthreads();
+  float total = 0.0f;
+  for (int r = 0; r < kColRows; ++r) total += shared[r][threadIdx.x];
+  __syncthreads();
+  return total;
+}
+
 }  // namespace nn

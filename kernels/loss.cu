@@ -35,7 +35,7 @@ __global__ void loss_fwd_kernel(LossKind kind, const float* __restrict__ x, cons
 __global__ void loss_bwd_kernel(LossKind kind, const float* __restrict__ x, const float* __restrict__ target,
                                 const float* __restrict__ gout, float* __restrict__ dx, int64_t n, float scale) {
   const float g = gout[0] * scale;  // same order as the CPU loop: (gout scale) dloss
-  NN_GRID_STRIDE_LOOP(i, n) { dx[i] += g * loss_derivative<float>(kind, x[i], target != nullptr ? target[i] : 0.0f); }
+  NN_GRID_STRIDE_LOOP(i, n) { dx[i] += loss_grad<float>(kind, g, x[i], target != nullptr ? target[i] : 0.0f); }
 }
 
 }  // namespace

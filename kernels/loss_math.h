@@ -9,6 +9,9 @@
 //   HingeReal:  l = relu(1 - x)                               dl/dx = -[x < 1]
 //   HingeFake:  l = relu(1 + x)                               dl/dx =  [x > -1]
 //   Neg:        l = -x                                        dl/dx = -1
+//   BceSigmoid: l = Bce(sigmoid(x), t)                        dl/dx = dBce/dp(p) p (1 - p),  p = sigmoid(x)
+//               (bce_sigmoid: the composition bce(sigmoid(x)) in one op, every product in the
+//               composition's order, so the same bits; see loss_grad)
 //
 // hinge_d_loss = mean(HingeReal(d_real)) + mean(HingeFake(d_fake)); hinge_g_loss = mean(Neg(d_fake)).
 // At the hinge's kink the derivative is taken as 0 (PyTorch's relu'(0) = 0).
@@ -17,9 +20,11 @@
 
 namespace nn {
 
-enum class LossKind : int { BceLogits = 0, Bce = 1, HingeReal = 2, HingeFake = 3, Neg = 4 };
+enum class LossKind : int { BceLogits = 0, Bce = 1, HingeReal = 2, HingeFake = 3, Neg = 4, BceSigmoid = 5 };
 
-NN_HD bool loss_has_target(LossKind k) { return k == LossKind::BceLogits || k == LossKind::Bce; }
+NN_HD bool loss_has_target(LossKind k) {
+  return k == LossKind::BceLogits || k == LossKind::Bce || k == LossKind::BceSigmoid;
+}
 
 template <class T>
 NN_HD T loss_value(LossKind kind, T x, T t) {
@@ -36,6 +41,7 @@ NN_HD T loss_value(LossKind kind, T x, T t) {
     }
     case LossKind::HingeReal: return (T(1) - x) > T(0) ? T(1) - x : T(0);
     case LossKind::HingeFake: return (T(1) + x) > T(0) ? T(1) + x : T(0);
+    case LossKind::BceSigmoid: return loss_value(LossKind::Bce, sigmoid_value(x), t);
     default: return -x;
   }
 }
@@ -53,8 +59,24 @@ NN_HD T loss_derivative(LossKind kind, T x, T t) {
     }
     case LossKind::HingeReal: return x < T(1) ? T(-1) : T(0);
     case LossKind::HingeFake: return x > T(-1) ? T(1) : T(0);
+    case LossKind::BceSigmoid: {
+      const T p = sigmoid_value(x);
+      return loss_derivative(LossKind::Bce, p, t) * act_derivative(ActKind::Sigmoid, p, T(0));
+    }
     default: return T(-1);
   }
+}
+
+// What the backward adds to dx_i, with g = upstream gradient x scale: g dl/dx. For BceSigmoid the
+// products are taken in the composition's order, (g dBce/dp) sigmoid'(p): bce's backward first,
+// then sigmoid's, so the fused op's gradient has the composition's bits.
+template <class T>
+NN_HD T loss_grad(LossKind kind, T g, T x, T t) {
+  if (kind == LossKind::BceSigmoid) {
+    const T p = sigmoid_value(x);
+    return (g * loss_derivative(LossKind::Bce, p, t)) * act_derivative(ActKind::Sigmoid, p, T(0));
+  }
+  return g * loss_derivative(kind, x, t);
 }
 
 }  // namespace nn

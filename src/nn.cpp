@@ -258,7 +258,7 @@ std::string BatchNorm::describe() const {
 }
 
 Tensor Activation::forward(const Tensor& x) {
-  if (fused_) return x;  // applied by the batchnorm before it
+  if (fused_) return x;  // applied by the layer before it, or by the loss after it (fuse_activations)
   switch (kind_) {
     case Kind::ReLU: return relu(x);
     case Kind::LeakyReLU: return leaky_relu(x, slope_);
@@ -307,21 +307,42 @@ std::string Sequential::describe() const {
   os << ")";
   return os.str();
 }
-void fuse_batchnorm_activations(Sequential& net) {
+int fuse_activations(Sequential& net) {
   const auto& layers = net.layers();
+  int fused = 0;
   for (size_t i = 0; i + 1 < layers.size(); ++i) {
-    auto bn = std::dynamic_pointer_cast<BatchNorm>(layers[i]);
     auto act = std::dynamic_pointer_cast<Activation>(layers[i + 1]);
-    if (!bn || !act) continue;
-    if (act->kind() == Activation::Kind::ReLU) {
-      bn->fuse_activation(FusedActivation::Relu, 0.0);
-    } else if (act->kind() == Activation::Kind::LeakyReLU) {
-      bn->fuse_activation(FusedActivation::LeakyRelu, act->slope());
+    if (!act || act->fused()) continue;
+    const Activation::Kind k = act->kind();
+    if (auto bn = std::dynamic_pointer_cast<BatchNorm>(layers[i])) {
+      if (k != Activation::Kind::ReLU && k != Activation::Kind::LeakyReLU) continue;
+      bn->fuse_activation(k == Activation::Kind::ReLU ? FusedActivation::Relu : FusedActivation::LeakyRelu,
+                          k == Activation::Kind::ReLU ? 0.0 : act->slope());
     } else {
-      continue;
+      BiasEpilogue* epilogue = nullptr;
+      Tensor bias;
+      if (auto l = std::dynamic_pointer_cast<Linear>(layers[i])) {
+        epilogue = &l->epilogue;
+        bias = l->bias;
+      } else if (auto c = std::dynamic_pointer_cast<Conv2d>(layers[i])) {
+        epilogue = &c->epilogue;
+        bias = c->bias;
+      } else if (auto t = std::dynamic_pointer_cast<ConvTranspose2d>(layers[i])) {
+        epilogue = &t->epilogue;
+        bias = t->bias;
+      }
+      if (!epilogue || !bias.defined()) continue;  // no bias: nothing to fuse the activation with
+      epilogue->on = true;
+      epilogue->activation = k == Activation::Kind::ReLU        ? BiasActivation::Relu
+                             : k == Activation::Kind::LeakyReLU ? BiasActivation::LeakyRelu
+                             : k == Activation::Kind::Tanh      ? BiasActivation::Tanh
+                                                                : BiasActivation::Sigmoid;
+      epilogue->slope = k == Activation::Kind::LeakyReLU ? act->slope() : 0.0;
     }
-    act->set_fused_into_batchnorm();
+    act->set_fused();
+    ++fused;
   }
+  return fused;
 }
 
 void Sequential::train(bool on) {

@@ -54,6 +54,12 @@ TEST(Gradcheck, bce) {
   gradcheck([&](const auto& in) { return bce(in[0], t); }, {p});
 }
 
+TEST(Gradcheck, bce_sigmoid) {
+  Tensor x = rand_tensor({4, 5}, 3, -3.0, 3.0).requires_grad_();
+  Tensor t = rand_tensor({4, 5}, 4, 0.0, 1.0);
+  gradcheck([&](const auto& in) { return bce_sigmoid(in[0], t); }, {x});
+}
+
 TEST(Gradcheck, hinge_d_loss) {
   // Different sizes: each mean is over its own input.
   gradcheck([](const auto& in) { return hinge_d_loss(in[0], in[1]); },
@@ -83,6 +89,14 @@ TEST(CudaParity, bce) {
     SCOPED_TRACE(shape_str(s));
     cuda_parity([](const auto& in) { return bce(in[0], in[1]); },
                 {rand_tensor(s, 12, 0.05, 0.95).requires_grad_(), rand_tensor(s, 13, 0.0, 1.0)});
+  }
+}
+
+TEST(CudaParity, bce_sigmoid) {
+  for (const Shape& s : kLossShapes) {
+    SCOPED_TRACE(shape_str(s));
+    cuda_parity([](const auto& in) { return bce_sigmoid(in[0], in[1]); },
+                {rand_tensor(s, 12, -4.0, 4.0).requires_grad_(), rand_tensor(s, 13, 0.0, 1.0)});
   }
 }
 

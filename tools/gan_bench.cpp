@@ -73,7 +73,7 @@ struct Options {
   std::string json;
   double peak_tflops = 0;
   bool tf32 = false;
-  bool fuse_bn_act = false;  // --fuse-bn-act: the trainer's batchnorm + activation pairs as one op
+  bool fuse = false;  // --fuse (or its old name --fuse-bn-act): the trainer's fused ops (Config::fuse)
   bool cuda_graph = false;   // --cuda-graph: the step captured after the warm-up and replayed
 };
 
@@ -88,7 +88,7 @@ std::vector<std::string> split(const std::string& s) {
 [[noreturn]] void usage(const std::string& msg) {
   std::cerr << "gan_bench: " << msg << "\n"
             << "usage: gan_bench [--presets dcgan,keras,sngan] [--batch-sizes 64,256] [--modes synthetic,real]\n"
-            << "                 [--warmup 20] [--steps 100] [--data DIR] [--json PATH] [--peak-tflops X] [--tf32] [--fuse-bn-act]\n"
+            << "                 [--warmup 20] [--steps 100] [--data DIR] [--json PATH] [--peak-tflops X] [--tf32] [--fuse]\n"
             << "                 [--cuda-graph]\n";
   std::exit(2);
 }
@@ -111,7 +111,7 @@ Options parse(int argc, char** argv) {
       else if (a == "--json") o.json = value();
       else if (a == "--peak-tflops") o.peak_tflops = std::stod(value());
       else if (a == "--tf32") o.tf32 = true;
-      else if (a == "--fuse-bn-act") o.fuse_bn_act = true;
+      else if (a == "--fuse" || a == "--fuse-bn-act") o.fuse = true;
       else if (a == "--cuda-graph") o.cuda_graph = true;
       else if (a == "-h" || a == "--help") usage("end-to-end training-step benchmark");
       else usage("unknown argument '" + a + "'");
@@ -209,7 +209,7 @@ Result bench_one(const Options& o, const std::string& preset, int64_t batch, con
   nn::train::Config c = nn::train::preset_defaults(preset);
   c.batch_size = batch;
   c.device = "cuda";
-  c.fuse_bn_act = o.fuse_bn_act;
+  c.fuse = o.fuse;
   c.out_dir = out_dir;
   r.step_gflop = gan_layers::step_flops(preset, int(batch), int(c.width), int(c.noise_dim)) / 1e9;
 
@@ -372,7 +372,7 @@ int main(int argc, char** argv) {
     if (!o.json.empty()) {
       std::ofstream f(o.json);
       f << "{\"device\": \"" << json_escape(device) << "\", \"peak_tflops\": " << peak << ", \"peak_source\": \""
-        << json_escape(how) << "\", \"tf32\": " << (o.tf32 ? "true" : "false") << ", \"fuse_bn_act\": " << (o.fuse_bn_act ? "true" : "false")
+        << json_escape(how) << "\", \"tf32\": " << (o.tf32 ? "true" : "false") << ", \"fuse\": " << (o.fuse ? "true" : "false")
         << ", \"cuda_graph\": " << (o.cuda_graph ? "true" : "false") << ", \"warmup\": " << o.warmup
         << ", \"steps\": " << o.steps << ", \"results\": [";
       for (size_t i = 0; i < results.size(); ++i) {

@@ -17,7 +17,7 @@
 #                         compares every checkpoint tensor (weights, Adam moments, batchnorm
 #                         counters) and metrics.csv bit for bit
 #   head_to_head    170 s gan_bench and tools/pytorch_baseline.py in the same run: dcgan at batch
-#                         64 and keras at batch 256, TF32 off and on; ours plain, --fuse-bn-act,
+#                         64 and keras at batch 256, TF32 off and on; ours plain, --fuse,
 #                         --cuda-graph and both (launches and ms per step); PyTorch eager, then
 #                         torch.compile(mode="reduce-overhead") for dcgan when time is left; one
 #                         table and #13's targets, met or missed (tools/head_to_head.py)
@@ -305,7 +305,7 @@ stage_head_to_head() {
   [[ -n "$data_dir" ]] && data_args=(--modes synthetic,real --data "$data_dir")
   # Ours first (cheap), then PyTorch eager, then torch.compile last: a limit reached late loses
   # the least. The table is remade after every run. Each of ours at FP32 and TF32: plain (with
-  # real data too), --fuse-bn-act, --cuda-graph, and both (#13), on synthetic data.
+  # real data too), --fuse, --cuda-graph, and both (#13), on synthetic data.
   local tf32 preset batch flags t variant vflags suffix modes
   for tf32 in off on; do
     for preset in dcgan keras; do
@@ -315,7 +315,7 @@ stage_head_to_head() {
         vflags=(); suffix=""; modes=(--modes synthetic)
         [[ $variant == plain ]] && modes=("${data_args[@]}")
         [[ $variant == graph* ]] && { vflags+=(--cuda-graph); suffix+="_graph"; }
-        [[ $variant == *fused ]] && { vflags+=(--fuse-bn-act); suffix+="_fused"; }
+        [[ $variant == *fused ]] && { vflags+=(--fuse); suffix+="_fused"; }
         echo "== gan_bench $preset batch $batch tf32 $tf32 $variant"
         t="$(limit_for 3)" || { failures+=" out of time before gan_bench $preset tf32 $tf32 $variant;"; continue; }
         if timeout -k 3 "$t" "$build_dir/gan_bench" --presets "$preset" --batch-sizes "$batch" "${modes[@]}" \

@@ -4,7 +4,7 @@
     python3 tools/head_to_head.py LOGS_DIR > head_to_head.md
 
 Reads LOGS_DIR/h2h_*.json, written by tools/gpu_check.sh's head_to_head stage:
-  h2h_ours_<preset>_tf32<on|off>[_graph][_fused].json   gan_bench (--cuda-graph, --fuse-bn-act)
+  h2h_ours_<preset>_tf32<on|off>[_graph][_fused].json   gan_bench (--cuda-graph, --fuse)
   h2h_torch_<preset>[_compiled]_tf32<on|off>.json      tools/pytorch_baseline.py (eager, compiled)
 and prints one Markdown table (a row per preset, batch, precision and variant of ours, beside
 PyTorch at the same precision), then the targets, each "met", "missed" or "not measured":
@@ -148,7 +148,7 @@ def main():
         "",
         "eager / ours > 1: the engine is faster. The floor is the step's FLOPs over the GPU's peak (FP32, or "
         "--peak-tflops for TF32). 'real' gathers each batch from the CIFAR-100 slice on the GPU. Variants: "
-        "fused = --fuse-bn-act, graph = --cuda-graph (every timed step one graph launch)."]
+        "fused = --fuse, graph = --cuda-graph (every timed step one graph launch)."]
     lines += targets(ours, torch)
     print("\n".join(lines))
 

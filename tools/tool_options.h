@@ -49,8 +49,10 @@ inline void add_gan_train_options(CLI::App& app, nn::train::Config& c) {
       ->capture_default_str();
   app.add_option("--ema", c.ema, "keep an EMA generator with this decay, e.g. 0.9999 (0: none)")->capture_default_str();
   app.add_option("--ema-start", c.ema_start, "the EMA copies G until this step, then averages")->capture_default_str();
-  app.add_flag("--fuse-bn-act", c.fuse_bn_act,
-               "run each batchnorm + ReLU/LeakyReLU as one fused op (the same values, one pass less)");
+  app.add_flag("--fuse", c.fuse,
+               "fused ops: batchnorm + activation, bias + activation, dcgan's Sigmoid inside its BCE loss "
+               "(the same values, fewer passes and kernels)");
+  app.add_flag("--fuse-bn-act", c.fuse, "the old name of --fuse");
   app.add_option("--cuda-graph", c.cuda_graph,
                  "on: capture the training step as one CUDA graph after 3 eager steps and replay it (CUDA only; "
                  "off by default until proven on a GPU)")

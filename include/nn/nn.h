@@ -133,14 +133,28 @@ class SpectralNormWeight {
   Tensor u, v;
 };
 
+// --fuse: the activation after a layer that has a bias, applied together with the bias by one
+// bias_act (fuse_activations). The layer's convolution or product then adds no bias itself.
+struct BiasEpilogue {
+  bool on = false;
+  BiasActivation activation = BiasActivation::Relu;
+  double slope = 0;
+  // y = the layer's output without its bias; returns bias_act(y, bias, ...).
+  Tensor apply(const Tensor& y, const Tensor& bias) const { return bias_act(y, bias, activation, slope); }
+};
+
 class Linear : public Layer {
  public:
   Linear(ParameterArena& arena, const std::string& name, int64_t in, int64_t out, bool bias = true,
          bool spectral_norm = false);
-  Tensor forward(const Tensor& x) override { return linear(x, sn.effective(weight, training_), bias); }
+  Tensor forward(const Tensor& x) override {
+    const Tensor w = sn.effective(weight, training_);
+    return epilogue.on ? epilogue.apply(linear(x, w, Tensor()), bias) : linear(x, w, bias);
+  }
   std::string describe() const override;
   Tensor weight, bias;  // (out, in), (out) or undefined; weight is "weight_orig" under spectral norm
   SpectralNormWeight sn;
+  BiasEpilogue epilogue;
 
  private:
   int64_t in_, out_;
@@ -154,10 +168,14 @@ class Conv2d : public Layer {
   // (0,3): Conv2d(arena, name, in, out, 1, 7, Conv2dArgs{1, 1, 0, 3}, false).
   Conv2d(ParameterArena& arena, const std::string& name, int64_t in, int64_t out, int kernel_h, int kernel_w,
          const Conv2dArgs& args, bool bias = true, bool spectral_norm = false);
-  Tensor forward(const Tensor& x) override { return conv2d(x, sn.effective(weight, training_), bias, args_); }
+  Tensor forward(const Tensor& x) override {
+    const Tensor w = sn.effective(weight, training_);
+    return epilogue.on ? epilogue.apply(conv2d(x, w, Tensor(), args_), bias) : conv2d(x, w, bias, args_);
+  }
   std::string describe() const override;
   Tensor weight, bias;  // (out, in, kernel_h, kernel_w), (out) or undefined; "weight_orig" under spectral norm
   SpectralNormWeight sn;
+  BiasEpilogue epilogue;
 
  private:
   int64_t in_, out_;
@@ -169,9 +187,13 @@ class ConvTranspose2d : public Layer {
  public:
   ConvTranspose2d(ParameterArena& arena, const std::string& name, int64_t in, int64_t out, int kernel, int stride,
                   int padding, int output_padding = 0, bool bias = true);
-  Tensor forward(const Tensor& x) override { return conv_transpose2d(x, weight, bias, args_); }
+  Tensor forward(const Tensor& x) override {
+    return epilogue.on ? epilogue.apply(conv_transpose2d(x, weight, Tensor(), args_), bias)
+                       : conv_transpose2d(x, weight, bias, args_);
+  }
   std::string describe() const override;
   Tensor weight, bias;  // (in, out, k, k), (out) or undefined
+  BiasEpilogue epilogue;
 
  private:
   int64_t in_, out_;
@@ -191,7 +213,7 @@ class BatchNorm : public Layer {
   Tensor weight, bias, running_mean, running_var;
   int64_t num_batches_tracked = 0;  // PyTorch's counter (a host integer: no device traffic)
   const std::string& name() const { return name_; }  // "main.1"
-  // Set by fuse_batchnorm_activations: forward() then applies the activation that follows it.
+  // Set by fuse_activations: forward() then applies the activation that follows it.
   void fuse_activation(FusedActivation activation, double slope) {
     fused_ = true;
     fused_activation_ = activation;
@@ -214,9 +236,11 @@ class Activation : public Layer {
   explicit Activation(Kind kind, double slope = 0.01) : kind_(kind), slope_(slope) {}
   Kind kind() const { return kind_; }
   double slope() const { return slope_; }
-  // Its batchnorm applies it (fuse_batchnorm_activations): forward() passes x through.
-  void set_fused_into_batchnorm() { fused_ = true; }
-  bool fused_into_batchnorm() const { return fused_; }
+  // The layer before it applies it (fuse_activations: a batchnorm, or a layer's bias epilogue),
+  // or the loss after it does (the dcgan discriminator's Sigmoid under --fuse): forward() passes
+  // x through.
+  void set_fused() { fused_ = true; }
+  bool fused() const { return fused_; }
   Tensor forward(const Tensor& x) override;
   std::string describe() const override;
 
@@ -265,11 +289,13 @@ class Unflatten : public Layer {
   Shape per_sample_;
 };
 
-// Fuses every BatchNorm followed by a ReLU or LeakyReLU in `net` into one batch_norm_act (the
-// Activation layer stays in its place, passing its input through, so layer indices and tensor
-// names do not change). The values are those of the separate layers.
+// --fuse: every BatchNorm followed by a ReLU or LeakyReLU in `net` becomes one batch_norm_act,
+// and every Linear / Conv2d / ConvTranspose2d with a bias followed by an activation applies both
+// in one bias_act. The Activation layer stays in its place, passing its input through, so layer
+// indices and tensor names do not change. The values are those of the separate layers. Returns
+// the number of activations fused.
 class Sequential;
-void fuse_batchnorm_activations(Sequential& net);
+int fuse_activations(Sequential& net);
 
 class Sequential : public Layer {
  public:

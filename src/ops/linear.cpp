@@ -16,6 +16,8 @@
 // Tests (tests/test_linear.cpp): Gradcheck.matmul, Gradcheck.linear, CudaParity.matmul,
 // CudaParity.linear, Matmul.KnownValues, Linear.KnownValues, Linear.EqualsMatmulWithTransposedWeight,
 // Linear.BackwardAccumulates, Linear.ShapeErrors.
+#include <vector>
+
 #include "cpu_gemm.h"
 #include "op_util.h"
 
@@ -72,7 +74,9 @@ void bias_add(const Tensor& y, const Tensor& b) {
   });
 }
 
-// db[o] += sum_n dy[n,o]; dy (N,out), db (out).
+// db[o] += sum_n dy[n,o]; dy (N,out), db (out). Summed in double, as conv's bias gradient (and
+// bias_act's, which fuses it): a bias in front of a batchnorm (sngan's l1) has a gradient that is
+// zero up to rounding, best rounded once.
 void bias_grad(const Tensor& dy, const Tensor& db) {
   const int64_t rows = dy.size(0), cols = dy.size(1);
   if (dy.is_cuda()) {
@@ -84,8 +88,10 @@ void bias_grad(const Tensor& dy, const Tensor& db) {
     using T = decltype(zero);
     const T* g = dy.data<T>();
     T* d = db.data<T>();
+    std::vector<double> acc(static_cast<size_t>(cols), 0.0);
     for (int64_t n = 0; n < rows; ++n)
-      for (int64_t o = 0; o < cols; ++o) d[o] += g[n * cols + o];
+      for (int64_t o = 0; o < cols; ++o) acc[static_cast<size_t>(o)] += static_cast<double>(g[n * cols + o]);
+    for (int64_t o = 0; o < cols; ++o) d[o] += static_cast<T>(acc[static_cast<size_t>(o)]);
   });
 }
 

@@ -4,6 +4,9 @@
 //                           dx_i += g (sigmoid(x_i) - t_i) / n
 //   bce(p, t)             = mean_i -[ t_i max(log p_i, -100) + (1 - t_i) max(log(1 - p_i), -100) ]
 //                           dp_i += g (p_i - t_i) / max(p_i (1 - p_i), 1e-12) / n
+//   bce_sigmoid(x, t)     = bce(sigmoid(x), t) in one op (#13: the dcgan discriminator's Sigmoid
+//                           fused into its loss): p_i = sigmoid(x_i), the same loss, and
+//                           dx_i += (g dp_i) p_i (1 - p_i), the composition's products in its order
 //   hinge_d_loss(r, f)    = mean_i relu(1 - r_i) + mean_j relu(1 + f_j)
 //                           dr_i += -g [r_i < 1] / n_r,   df_j += g [f_j > -1] / n_f
 //   hinge_g_loss(f)       = -mean_j f_j
@@ -21,7 +24,8 @@
 //
 // CPU forward sums in double (the reference the CUDA reduction is checked against); CUDA reads
 // nothing back to the host, the loss and the upstream gradient stay on the device.
-// Tests: tests/test_loss.cpp (Gradcheck.*, CudaParity.* for the four ops, Loss.*).
+// Tests: tests/test_loss.cpp (Gradcheck.*, CudaParity.* for the five ops, Loss.*), and
+// Fusion.BceSigmoidSameBitsAsTheComposition (tests/test_fusion.cpp).
 #include "loss_math.h"
 #include "op_util.h"
 
@@ -65,7 +69,7 @@ void loss_bwd(LossKind kind, const Tensor& x, const Tensor& target, const Tensor
     const T* pt = target.defined() ? target.data<T>() : nullptr;
     T* d = dx.data<T>();
     const T g = gout.data<T>()[0] * static_cast<T>(scale);  // same order as the CUDA kernel
-    for (int64_t i = 0; i < n; ++i) d[i] += g * loss_derivative<T>(kind, px[i], pt != nullptr ? pt[i] : T(0));
+    for (int64_t i = 0; i < n; ++i) d[i] += loss_grad<T>(kind, g, px[i], pt != nullptr ? pt[i] : T(0));
   });
 }
 
@@ -99,6 +103,10 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& target) {
 }
 
 Tensor bce(const Tensor& prob, const Tensor& target) { return target_loss("bce", LossKind::Bce, prob, target); }
+
+Tensor bce_sigmoid(const Tensor& logits, const Tensor& target) {
+  return target_loss("bce_sigmoid", LossKind::BceSigmoid, logits, target);
+}
 
 Tensor hinge_d_loss(const Tensor& d_real, const Tensor& d_fake) {
   OpScope scope("hinge_d_loss", {&d_real, &d_fake});

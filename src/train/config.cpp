@@ -146,7 +146,7 @@ std::string config_to_json(const Config& c) {
                       {"upsample", c.upsample},
                       {"ema", c.ema},
                       {"ema_start", c.ema_start},
-                      {"fuse_bn_act", c.fuse_bn_act},
+                      {"fuse", c.fuse},
                       {"cuda_graph", c.cuda_graph},
                       {"seed", c.seed},
                       {"data_dir", c.data_dir},
@@ -189,7 +189,7 @@ Config config_from_json(const std::string& text) {
     c.upsample = j.value("upsample", std::string("bilinear"));
     c.ema = j.value("ema", 0.0);
     c.ema_start = j.value("ema_start", int64_t{0});
-    c.fuse_bn_act = j.value("fuse_bn_act", false);
+    c.fuse = j.value("fuse", j.value("fuse_bn_act", false));  // fuse_bn_act: before #13's other fusions
     c.cuda_graph = j.value("cuda_graph", std::string("off"));
     c.seed = j.at("seed").get<uint64_t>();
     c.data_dir = j.at("data_dir").get<std::string>();

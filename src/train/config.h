@@ -35,10 +35,11 @@ struct Config {
   // statistics are copied. Samples and evaluations then use it.
   double ema = 0.0;
   int64_t ema_start = 0;
-  // Every batchnorm followed by a ReLU / LeakyReLU runs as one fused op (batch_norm_act): the same
-  // values (bit for bit on the CPU), one pass less over each activation. Off by default until the
-  // GPU check has measured it.
-  bool fuse_bn_act = false;
+  // --fuse: every batchnorm followed by a ReLU / LeakyReLU runs as one batch_norm_act, every
+  // layer bias followed by an activation as one bias_act, and the dcgan discriminator's Sigmoid
+  // inside its BCE loss (bce_sigmoid): the same values (bit for bit on the CPU), fewer passes and
+  // kernels. Off by default until the GPU check has measured it.
+  bool fuse = false;
   // "on": on CUDA, gan_train captures the whole training step (batch gather included) as one CUDA
   // graph after kGraphWarmupSteps eager steps and replays it (trainer.h). Off by default until the
   // GPU check's bit-identity stage has passed on a GPU (README, "CUDA graphs").

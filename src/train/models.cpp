@@ -107,9 +107,16 @@ std::unique_ptr<Gan> build_gan(const Config& config, Device device) {
   const DType dtype = config.dtype == "float64" ? DType::F64 : DType::F32;
   gan->generator.arena.build(device, dtype);
   gan->discriminator.arena.build(device, dtype);
-  if (config.fuse_bn_act) {  // --fuse-bn-act: batch_norm_act where a batchnorm meets a (leaky) ReLU
-    fuse_batchnorm_activations(gan->generator.net);
-    fuse_batchnorm_activations(gan->discriminator.net);
+  if (config.fuse) {  // --fuse: batch_norm_act and bias_act where a layer meets its activation
+    fuse_activations(gan->generator.net);
+    fuse_activations(gan->discriminator.net);
+    // dcgan's D ends in Sigmoid, and BCE follows: the trainer's loss applies it (bce_sigmoid).
+    if (gan->d_outputs_probability) {
+      auto last = std::dynamic_pointer_cast<Activation>(gan->discriminator.net.layers().back());
+      NN_CHECK(last && last->kind() == Activation::Kind::Sigmoid, "internal: D does not end in a Sigmoid");
+      last->set_fused();
+      gan->d_sigmoid_in_loss = true;
+    }
   }
   Generator init_rng(config.seed);
   auto init = config.preset == "sngan" ? init_sngan : init_dcgan;

@@ -31,6 +31,9 @@ struct Gan {
   Network generator, discriminator;
   DeviceGenerator dropout_rng;  // D's dropout masks (keras); its offset is saved in checkpoints
   bool d_outputs_probability = false;  // dcgan + bce: D ends in Sigmoid
+  // --fuse with d_outputs_probability: D's Sigmoid passes its input through and the loss applies
+  // it (bce_sigmoid), so D's forward gives logits; d_score applies it for the metrics.
+  bool d_sigmoid_in_loss = false;
   Shape noise_per_sample;              // (nz,1,1) for dcgan, (nz) for keras
   Shape noise_shape(int64_t batch) const {
     Shape s{batch};

@@ -21,10 +21,10 @@ class SpatialSum : public Layer {
 class GBlock : public Layer {
  public:
   GBlock(ParameterArena& arena, Network& net, const std::string& name, int64_t in, int64_t out, bool upsample,
-         bool bilinear, bool fuse_bn_act)
+         bool bilinear, bool fuse)
       : upsample_(upsample),
         bilinear_(bilinear),
-        fuse_(fuse_bn_act),
+        fuse_(fuse),
         b1_(std::make_shared<BatchNorm>(arena, name + ".b1", in)),
         c1_(arena, name + ".c1", in, out, 3, 1, 1),
         b2_(std::make_shared<BatchNorm>(arena, name + ".b2", out)),
@@ -39,7 +39,7 @@ class GBlock : public Layer {
     }
   }
   Tensor forward(const Tensor& x) override {
-    // --fuse-bn-act: each BN + ReLU as one batch_norm_act (the same values).
+    // --fuse: each BN + ReLU as one batch_norm_act (the same values).
     auto bn_relu = [&](BatchNorm& bn, const Tensor& t) {
       return fuse_ ? bn.forward_fused(t, FusedActivation::Relu, 0.0) : relu(bn.forward(t));
     };
@@ -74,9 +74,11 @@ class DBlock : public Layer {
  public:
   // optimized: the first block (DBlockOptimized), which sees the image itself: no ReLU first,
   // always downsampling, its shortcut pooling before the 1x1 convolution.
-  DBlock(ParameterArena& arena, const std::string& name, int64_t in, int64_t out, bool downsample, bool optimized)
+  DBlock(ParameterArena& arena, const std::string& name, int64_t in, int64_t out, bool downsample, bool optimized,
+         bool fuse)
       : downsample_(downsample || optimized),
         optimized_(optimized),
+        fuse_(fuse),
         c1_(arena, name + ".c1", in, optimized ? out : in, 3, 1, 1, true, /*spectral_norm=*/true),
         c2_(arena, name + ".c2", optimized ? out : in, out, 3, 1, 1, true, true) {
     arena.set_init(c1_.weight, ParamInit::XavierUniform, std::sqrt(2.0));
@@ -85,16 +87,19 @@ class DBlock : public Layer {
       shortcut_ = std::make_unique<Conv2d>(arena, name + ".c_sc", in, out, 1, 1, 0, true, true);
       arena.set_init(shortcut_->weight, ParamInit::XavierUniform, 1.0);
     }
+    if (fuse) c1_.epilogue = BiasEpilogue{true, BiasActivation::Relu, 0.0};  // --fuse: c1's bias + ReLU as one bias_act
   }
+  // The ReLU after c1: already applied by its epilogue under --fuse.
+  Tensor relu_after_c1(const Tensor& t) const { return fuse_ ? t : relu(t); }
   Tensor forward(const Tensor& x) override {
     if (optimized_) {
-      Tensor h = avg_pool2d(c2_.forward(relu(c1_.forward(x))), kPool2, true);
+      Tensor h = avg_pool2d(c2_.forward(relu_after_c1(c1_.forward(x))), kPool2, true);
       return add(h, shortcut_->forward(avg_pool2d(x, kPool2, true)));
     }
     // Mimicry's DBlock applies its first ReLU in place (nn.ReLU(inplace=True) on h = x, before
     // the shortcut reads x), so its shortcut sees relu(x): so does this one, written out.
     const Tensor xr = relu(x);
-    Tensor h = c2_.forward(relu(c1_.forward(xr)));
+    Tensor h = c2_.forward(relu_after_c1(c1_.forward(xr)));
     if (downsample_) h = avg_pool2d(h, kPool2, true);
     Tensor sc = xr;
     if (shortcut_) {
@@ -112,7 +117,7 @@ class DBlock : public Layer {
   std::string describe() const override { return std::string(optimized_ ? "DBlockOptimized(" : "DBlock(") + c1_.describe() + ")"; }
 
  private:
-  bool downsample_, optimized_;
+  bool downsample_, optimized_, fuse_;
   Conv2d c1_, c2_;
   std::unique_ptr<Conv2d> shortcut_;
 };
@@ -127,7 +132,7 @@ void build_sngan(const Config& c, Gan& gan) {
   G.net.add(l1).add(std::make_shared<Unflatten>(Shape{g, 4, 4}));
   for (const char* name : {"block2", "block3", "block4"})
     G.net.add(std::make_shared<GBlock>(G.arena, G, name, g, g, /*upsample=*/true, c.upsample == "bilinear",
-                                       c.fuse_bn_act));
+                                       c.fuse));
   auto b5 = std::make_shared<BatchNorm>(G.arena, "b5", g);
   G.batchnorms.push_back(b5);
   auto c5 = std::make_shared<Conv2d>(G.arena, "c5", g, 3, 3, 1, 1, true);
@@ -136,10 +141,10 @@ void build_sngan(const Config& c, Gan& gan) {
   G.net.add(std::make_shared<Activation>(Activation::Kind::Tanh));
 
   Network& D = gan.discriminator;
-  D.net.add(std::make_shared<DBlock>(D.arena, "block1", 3, d, true, /*optimized=*/true));
-  D.net.add(std::make_shared<DBlock>(D.arena, "block2", d, d, /*downsample=*/true, false));
-  D.net.add(std::make_shared<DBlock>(D.arena, "block3", d, d, false, false));
-  D.net.add(std::make_shared<DBlock>(D.arena, "block4", d, d, false, false));
+  D.net.add(std::make_shared<DBlock>(D.arena, "block1", 3, d, true, /*optimized=*/true, c.fuse));
+  D.net.add(std::make_shared<DBlock>(D.arena, "block2", d, d, /*downsample=*/true, false, c.fuse));
+  D.net.add(std::make_shared<DBlock>(D.arena, "block3", d, d, false, false, c.fuse));
+  D.net.add(std::make_shared<DBlock>(D.arena, "block4", d, d, false, false, c.fuse));
   auto l5 = std::make_shared<Linear>(D.arena, "l5", d, 1, true, /*spectral_norm=*/true);
   D.arena.set_init(l5->weight, ParamInit::XavierUniform, 1.0);
   D.net.add(std::make_shared<Activation>(Activation::Kind::ReLU)).add(std::make_shared<SpatialSum>()).add(l5);

@@ -201,7 +201,7 @@ void Trainer::print_start_block() const {
               << "  CUDA graph:    "
               << (graph_ ? str_cat("on: the step is captured after ", kGraphWarmupSteps, " eager steps and replayed")
                          : std::string("off (--cuda-graph on replays the step as one graph)"))
-              << (c.fuse_bn_act ? "; batchnorm + activation fused" : "") << "\n";
+              << (c.fuse ? "; fused ops on (--fuse)" : "") << "\n";
   }
   std::cout
             << "  data:          " << c.data_dir << " (" << sampler_->size() << " images, "

@@ -11,21 +11,25 @@ namespace nn::train {
 
 // ------------------------------------------------------------------ losses
 
+// With --fuse, dcgan's D gives logits and its Sigmoid runs inside the loss (bce_sigmoid: the bits
+// of bce(sigmoid(.)), the layers' composition).
 Tensor Trainer::d_loss(const Tensor& out_real, const Tensor& out_fake) const {
   if (config_.loss == "hinge") return hinge_d_loss(out_real, out_fake);
+  if (gan_->d_sigmoid_in_loss) return add(bce_sigmoid(out_real, ones_), bce_sigmoid(out_fake, zeros_));
   if (gan_->d_outputs_probability) return add(bce(out_real, ones_), bce(out_fake, zeros_));
   return add(bce_with_logits(out_real, ones_), bce_with_logits(out_fake, zeros_));
 }
 
 Tensor Trainer::g_loss(const Tensor& out_fake) const {
   if (config_.loss == "hinge") return hinge_g_loss(out_fake);
+  if (gan_->d_sigmoid_in_loss) return bce_sigmoid(out_fake, ones_);
   return gan_->d_outputs_probability ? bce(out_fake, ones_) : bce_with_logits(out_fake, ones_);
 }
 
 Tensor Trainer::d_score(const Tensor& out) const {
   NoGradGuard no_grad;
   Tensor o = out.detach();
-  if (config_.loss == "bce" && !gan_->d_outputs_probability) o = sigmoid(o);
+  if (config_.loss == "bce" && (!gan_->d_outputs_probability || gan_->d_sigmoid_in_loss)) o = sigmoid(o);
   return mean(o);
 }
 
