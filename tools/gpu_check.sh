@@ -16,16 +16,16 @@
 #                         of dcgan and of keras with --cuda-graph off and on; tools/compare_runs.py
 #                         compares every checkpoint tensor (weights, Adam moments, batchnorm
 #                         counters) and metrics.csv bit for bit
-#   head_to_head    170 s gan_bench and tools/pytorch_baseline.py in the same run: dcgan at batch
+#   head_to_head    230 s gan_bench and tools/pytorch_baseline.py in the same run: dcgan at batch
 #                         64 and keras at batch 256, TF32 off and on; ours plain, --fuse,
 #                         --cuda-graph and both (launches and ms per step); PyTorch eager, then
 #                         torch.compile(mode="reduce-overhead") for dcgan when time is left; one
 #                         table and #13's targets, met or missed (tools/head_to_head.py)
-#   train            50 s each preset for 2 epochs of the slice on the GPU; sample grids, loss
+#   train            40 s each preset for 2 epochs of the slice on the GPU; sample grids, loss
 #                         plots and images/s
-#   memcheck         50 s compute-sanitizer memcheck over the op-level CudaParity.* tests, with
+#   memcheck         40 s compute-sanitizer memcheck over the op-level CudaParity.* tests, with
 #                         heuristic cuDNN algorithm choice (NN_CUDNN_ALGO=heuristic)
-#   bench            40 s bench_kernels and bench_conv_gemm (Google Benchmark built from deps)
+#   bench            30 s bench_kernels and bench_conv_gemm (Google Benchmark built from deps)
 #                         at the presets' shapes, the GPU-filling sizes only when time is left
 #
 # Inputs: the working tree and the folder tools/gpu_bundle.sh fills (gpu-bundle/: deps/ and the
@@ -63,7 +63,7 @@ source "$(dirname "$0")/gpu_env.sh"
 
 check_start=$SECONDS
 all_stages=(env build cuda_tests graph head_to_head train memcheck bench)
-declare -A stage_limit=([env]=25 [build]=180 [cuda_tests]=75 [graph]=45 [head_to_head]=170 [train]=40 [memcheck]=40
+declare -A stage_limit=([env]=25 [build]=180 [cuda_tests]=75 [graph]=45 [head_to_head]=230 [train]=40 [memcheck]=40
                         [bench]=30)
 stages_wanted=" ${NN_CHECK_STAGES:-${all_stages[*]}} "
 
