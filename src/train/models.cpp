@@ -135,6 +135,7 @@ std::unique_ptr<Gan> load_generator(const std::string& checkpoint, Device device
   NN_CHECK(it != file.metadata.end(), "checkpoint ", checkpoint, " has no configuration (not a gan_train checkpoint)");
   Config config = config_from_json(it->second);
   config.dtype = "float32";  // sampling and evaluation run in float32, whatever the training precision
+  config.cuda_graph = "off";  // nothing is trained here
   auto gan = build_gan(config, device);
   // --ema runs keep an EMA generator (generator_ema.*): what samples and evaluations use.
   const bool ema = file.has("generator_ema." + gan->generator.arena.parameters().front().name);
