@@ -9,10 +9,13 @@
 //   counter take     start = counter; counter += blocks        Philox offsets, batch cursor, step
 //   Adam scalars     t += 1; step_size = lr / (1 - beta1^t); bias_correction2_sqrt = sqrt(1 - beta2^t)
 //   linear lr decay  lr = lr0 max(0, 1 - s / T)                 s: the trainer's step counter
-//   metrics row      row = (row == capacity ? 0 : row); buffer[row, :] = values; row += 1
+//   metrics row      row = (row >= capacity ? 0 : row); buffer[row, :] = values; row += 1
 //   EMA              e = (s <= start) ? g : e + w (g - e),  w = 1 - decay   (s: G's steps so far)
 //
 // Everything is in double (or int64), as the host code that computed these values before was.
+// One known difference between the two sides: CUDA's pow is within 2 ulp, glibc's correctly
+// rounded, so on the GPU Adam's bias corrections may differ from the CPU's in the last bit
+// (relative 1e-16, far below float32's resolution); eager and replayed CUDA steps share the kernel.
 // Tests: tests/test_step_state.cpp.
 #pragma once
 #include <cmath>
@@ -38,6 +41,7 @@ NN_HD double linear_decay_lr(int64_t s, double lr0, double total_steps) {
 }
 
 // One element of the EMA generator after G's step s: a copy up to ema_start, torch.lerp's form after.
+// (The CUDA kernel writes the same operations with explicit rounding: no fma contraction.)
 template <class T>
 NN_HD T ema_value(T e, T g, int64_t s, int64_t ema_start, T w) {
   return s <= ema_start ? g : e + w * (g - e);

@@ -177,9 +177,10 @@ Storage::~Storage() {
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   for (int64_t d : shape) NN_CHECK(d >= 0, "Tensor::empty: negative dimension in shape ", shape_str(shape));
+  // CUDA tensors are float32 for the ops (check_cuda_f32); the other dtypes are storage there:
+  // uint8 images, int32 orders, int64 counters, and the float64 scalars of the step state (an
+  // Adam learning rate and its bias corrections: nn/step_state.h), which kernels read as double.
   if (device == Device::CUDA) {
-    NN_CHECK(dtype != DType::F64, "Tensor::empty: CUDA tensors are float32 (or storage-only uint8/int32/int64), not ",
-             dtype_name(dtype));
     NN_CHECK(cuda_built(), "Tensor::empty: this build has no CUDA backend");
     NN_CHECK(cuda_available(), "Tensor::empty: no usable GPU (", cuda_device_description(), ")");
   }
@@ -189,7 +190,8 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   impl->device = device;
   impl->storage = std::make_shared<Storage>(static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype), device);
   Tensor t(impl);
-  if (backend_settings().poison_new_tensors && is_floating(dtype)) t.fill_(std::numeric_limits<double>::quiet_NaN());
+  if (backend_settings().poison_new_tensors && is_floating(dtype) && !(device == Device::CUDA && dtype == DType::F64))
+    t.fill_(std::numeric_limits<double>::quiet_NaN());
   return t;
 }
 

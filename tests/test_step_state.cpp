@@ -199,13 +199,13 @@ TEST(CudaParity, StepStateKernelsMatchTheCpu) {
     metrics_append_(buffer, row, Tensor::from_vector({3}, {double(r), 1.5, -2.0 * r}, DType::F32, Device::CUDA));
   EXPECT_EQ(values(buffer), (std::vector<double>{2, 1.5, -4, 1, 1.5, -2}));
 
-  Tensor e = rand_tensor({1000}, 1).to(Device::CUDA), g = rand_tensor({1000}, 2).to(Device::CUDA);
+  Tensor e = rand_tensor({1000}, 1, -1, 1, DType::F32).to(Device::CUDA);
+  Tensor g = rand_tensor({1000}, 2, -1, 1, DType::F32).to(Device::CUDA);
   Tensor e_cpu = e.to(Device::CPU), g_cpu = g.to(Device::CPU);
   Tensor s_cpu = make_counter(Device::CPU, 9), s_gpu = make_counter(Device::CUDA, 9);
   ema_update_(e, g, s_gpu, 3, 0.999);
   ema_update_(e_cpu, g_cpu, s_cpu, 3, 0.999);
-  std::vector<double> ge = values(e), ce = values(e_cpu);
-  for (size_t i = 0; i < ge.size(); ++i) EXPECT_NEAR(ge[i], ce[i], 1e-7) << i;
+  EXPECT_EQ(values(e), values(e_cpu)) << "the EMA update is the CPU's, bit for bit";
 
   // Adam on the GPU with its device-side step count: three steps as on the CPU.
   ParameterArena pa, pb;
@@ -213,7 +213,7 @@ TEST(CudaParity, StepStateKernelsMatchTheCpu) {
   Tensor wb_ = pb.add_parameter("w", {300}, ParamInit::Weight);
   pa.build(Device::CPU, DType::F32);
   pb.build(Device::CUDA, DType::F32);
-  Tensor w0 = rand_tensor({300}, 5), g0 = rand_tensor({300}, 6);
+  Tensor w0 = rand_tensor({300}, 5, -1, 1, DType::F32), g0 = rand_tensor({300}, 6, -1, 1, DType::F32);
   wa_.copy_(w0);
   wb_.copy_(w0);
   wa_.grad().copy_(g0);
@@ -236,7 +236,7 @@ TEST(CudaParity, DeviceGeneratorDrawsTheCpuValues) {
     a.normal_(cpu);
     b.normal_(gpu);
     EXPECT_EQ(values(a), values(b)) << n;
-    Tensor x = rand_tensor({n}, 8);
+    Tensor x = rand_tensor({n}, 8, -1, 1, DType::F32);
     EXPECT_EQ(values(dropout(x, 0.4, true, cpu)), values(dropout(x.to(Device::CUDA), 0.4, true, gpu))) << n;
   }
   EXPECT_EQ(cpu.offset(), gpu.offset());

@@ -87,7 +87,11 @@ TEST(CudaParity, TensorRoundTrip) {
   Tensor g2 = Tensor::zeros({5, 7}, DType::F32, Device::CUDA);
   g2.copy_(g);  // device to device
   EXPECT_EQ(g2.to_vector(), a.to_vector());
-  EXPECT_THROW(Tensor::zeros({2}, DType::F64, Device::CUDA), Error);  // CUDA is float32-only
+  // float64 on CUDA is storage (the step state's scalars), which no op accepts.
+  Tensor d = Tensor::from_vector({2}, {0.25, -3.0}, DType::F64, Device::CUDA);
+  EXPECT_EQ(d.to_vector(), (std::vector<double>{0.25, -3.0}));
+  EXPECT_EQ(Tensor::zeros({2}, DType::F64, Device::CUDA).to_vector(), (std::vector<double>{0, 0}));
+  EXPECT_THROW(add(d, d), Error);  // CUDA kernels are float32 only
   EXPECT_THROW(add(a, g), Error);                                        // mixed devices
 }
 

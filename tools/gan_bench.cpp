@@ -17,8 +17,9 @@
 //                 is slower than the GPU, the GPU waits between the events)
 //   images/s      batch * steps / (time from the first step's start event to the last's end)
 //   peak MiB      the high-water mark of the engine's memory pool (cudaMemPoolAttrUsedMemHigh on
-//                 the device's default pool), reset after warm-up; it includes the weights, Adam
-//                 state, the metrics buffer and, in real mode, the 150 MB uint8 dataset
+//                 the device's default pool) plus that of the graph memory pool (where a
+//                 replayed step's temporaries live), reset after warm-up; it includes the
+//                 weights, Adam state, the metrics buffer and, in real mode, the 150 MB dataset
 //   kernels       kernel nodes in a CUDA graph captured from one step after the warm-up (cuDNN
 //                 and cuBLAS kernels included); memcpy/memset/allocation nodes are counted
 //                 separately. When the step cannot be captured the column says "n/a (capture
@@ -123,6 +124,9 @@ Options parse(int argc, char** argv) {
     if (p != "dcgan" && p != "keras" && p != "sngan") usage("unknown preset '" + p + "'");
   for (auto& m : o.modes) if (m != "synthetic" && m != "real") usage("unknown mode '" + m + "'");
   if (o.warmup < 0 || o.steps < 1) usage("--warmup must be >= 0 and --steps >= 1");
+  // The capture must follow an eager step: cuDNN's algorithm search and the library handles
+  // cannot happen inside one.
+  if (o.cuda_graph && o.warmup < 1) usage("--cuda-graph needs --warmup 1 or more");
   return o;
 }
 
@@ -238,8 +242,11 @@ Result bench_one(const Options& o, const std::string& preset, int64_t batch, con
     trainer->train_step(batches);
   };
   nn::CudaGraph graph;
-  auto step = [&] {
+  auto next_epoch_if_needed = [&] {
     if (real && sampler->next_index() + c.d_steps > sampler->batches_per_epoch()) sampler->set_epoch(sampler->epoch() + 1);
+  };
+  auto step = [&] {
+    next_epoch_if_needed();
     if (!graph.ready()) {
       work();
       return;
@@ -252,6 +259,7 @@ Result bench_one(const Options& o, const std::string& preset, int64_t batch, con
   GB_CUDA(cudaStreamSynchronize(s));
   // Kernel launches per step: one step captured (its host code runs, nothing runs on the GPU),
   // its kernel nodes counted. With --cuda-graph the capture is kept and every timed step replays it.
+  next_epoch_if_needed();  // before the capture: the captured gathers must stay inside the epoch
   const int64_t cursor_before = real ? sampler->next_index() : 0;
   std::string why = graph.capture(work);
   if (real) sampler->advance_mirror(cursor_before - sampler->next_index());  // the capture ran no gather
@@ -274,6 +282,8 @@ Result bench_one(const Options& o, const std::string& preset, int64_t batch, con
   GB_CUDA(cudaDeviceGetDefaultMemPool(&pool, dev));
   uint64_t zero = 0;
   GB_CUDA(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &zero));  // reset to current use
+  // A replayed graph's temporaries live in the device's graph memory pool, not the default one.
+  GB_CUDA(cudaDeviceSetGraphMemAttribute(dev, cudaGraphMemAttrUsedMemHigh, &zero));
 
   std::vector<cudaEvent_t> ev(static_cast<size_t>(o.steps) + 1);
   for (auto& e : ev) GB_CUDA(cudaEventCreate(&e));
@@ -297,7 +307,9 @@ Result bench_one(const Options& o, const std::string& preset, int64_t batch, con
   r.images_per_s = double(batch) * double(o.steps) / (total * 1e-3);
   uint64_t high = 0;
   GB_CUDA(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemHigh, &high));
-  r.peak_mib = double(high) / (1024.0 * 1024.0);
+  uint64_t graph_high = 0;
+  GB_CUDA(cudaDeviceGetGraphMemAttribute(dev, cudaGraphMemAttrUsedMemHigh, &graph_high));
+  r.peak_mib = double(high + graph_high) / (1024.0 * 1024.0);
   r.tflops = r.step_gflop * 1e9 / (r.ms_median * 1e-3) / 1e12;
   r.floor_ms = peak_tflops > 0 ? r.step_gflop * 1e9 / (peak_tflops * 1e12) * 1e3 : 0;
 

@@ -35,6 +35,21 @@ Tensor Trainer::d_score(const Tensor& out) const {
 
 // ------------------------------------------------------------------ one step
 
+namespace {
+// D frozen for G's backward, and unfrozen however the scope ends: a step that throws (a CUDA graph
+// capture that fails half-way, Trainer::run_step) must not leave D without gradients.
+class FrozenWhileInScope {
+ public:
+  explicit FrozenWhileInScope(ParameterArena& arena) : arena_(arena) { arena_.set_requires_grad(false); }
+  ~FrozenWhileInScope() { arena_.set_requires_grad(true); }
+  FrozenWhileInScope(const FrozenWhileInScope&) = delete;
+  FrozenWhileInScope& operator=(const FrozenWhileInScope&) = delete;
+
+ private:
+  ParameterArena& arena_;
+};
+}  // namespace
+
 void Trainer::step_dcgan(const Tensor& real, const Tensor& noise) {
   Sequential& G = gan_->generator.net;
   Sequential& D = gan_->discriminator.net;
@@ -53,9 +68,10 @@ void Trainer::step_dcgan(const Tensor& real, const Tensor& noise) {
   adam_g_->zero_grad();
   Tensor out_fake_g = D.forward(fake);
   Tensor err_g = g_loss(out_fake_g);
-  d_params.set_requires_grad(false);
-  err_g.backward();
-  d_params.set_requires_grad(true);
+  {
+    FrozenWhileInScope frozen(d_params);
+    err_g.backward();
+  }
   adam_g_->step();
 
   record_metrics(err_d, err_g, d_score(out_real), d_score(out_fake), d_score(out_fake_g));
@@ -78,9 +94,10 @@ void Trainer::step_keras(const Tensor& real, const Tensor& noise) {
   adam_g_->zero_grad();
   adam_d_->zero_grad();
   // G's gradient: dL_G/dfake through a frozen D (graph kept for D's own sweep), then into G.
-  d_params.set_requires_grad(false);
-  err_g.backward(Tensor(), /*retain_graph=*/true);
-  d_params.set_requires_grad(true);
+  {
+    FrozenWhileInScope frozen(d_params);
+    err_g.backward(Tensor(), /*retain_graph=*/true);
+  }
   fake.backward(fake_in.grad());
   // D's gradient, with the same weights the G gradient saw.
   err_d.backward();
@@ -121,9 +138,10 @@ void Trainer::step_sngan(const std::vector<Tensor>& reals, const std::vector<Ten
   adam_g_->zero_grad();
   Tensor out_fake_g = gan_->discriminator.net.forward(gan_->generator.net.forward(noises.back()));
   Tensor err_g = g_loss(out_fake_g);
-  d_params.set_requires_grad(false);
-  err_g.backward();
-  d_params.set_requires_grad(true);
+  {
+    FrozenWhileInScope frozen(d_params);
+    err_g.backward();
+  }
   adam_g_->step();
   record_metrics(last.loss, err_g, d_score(last.out_real), d_score(last.out_fake), d_score(out_fake_g));
 }
