@@ -4,7 +4,8 @@
 //   forward:  y[n,c,i] += b[c]                       (bias_add_cuda)
 //   backward: db[c]    += sum_{n,i} dy[n,c,i]        (bias_grad_cuda, accumulates)
 //
-// linear uses the same kernels with HW = 1 (y is (N, out)). The CPU twins are bias_add_cpu and
+// linear uses the same kernels with HW = 1 (y is (N, out)); its gradient then takes the coalesced
+// column layout (launch.cuh), one block per channel otherwise. The CPU twins are bias_add_cpu and
 // bias_grad_cpu in src/ops/conv.cpp, and the bias_add / bias_grad loops in src/ops/linear.cpp.
 // Tests: CudaParity.conv2d, CudaParity.conv_transpose2d (tests/test_conv.cpp), CudaParity.linear
 // (tests/test_linear.cpp), ConvCuda.DeterministicGrads.
@@ -43,8 +44,26 @@ __global__ void bias_grad_kernel(const float* __restrict__ dy, float* __restrict
   if (threadIdx.x == 0) dbias[c] += total;
 }
 
+// HW == 1 (linear's (N, out) gradient): the coalesced column layout of launch.cuh instead, where
+// the plane kernel's threads would read addresses C floats apart.
+__global__ void bias_grad_columns_kernel(const float* __restrict__ dy, float* __restrict__ dbias, int N, int C) {
+  __shared__ float shared[kColRows][kColChannels + 1];
+  const int c = blockIdx.x * kColChannels + threadIdx.x;
+  float partial = 0.0f;
+  if (c < C)
+    for (int64_t n = threadIdx.y; n < N; n += kColRows) partial += dy[n * C + c];
+  const float total = column_sum(partial, shared);  // every thread reaches the barriers
+  if (threadIdx.y == 0 && c < C) dbias[c] += total;
+}
+
 void bias_grad_cuda(const float* dy, float* dbias, int N, int C, int HW, cudaStream_t s) {
   if (C == 0) return;
+  if (HW == 1) {
+    const unsigned blocks = static_cast<unsigned>((C + kColChannels - 1) / kColChannels);
+    bias_grad_columns_kernel<<<blocks, dim3(kColChannels, kColRows), 0, s>>>(dy, dbias, N, C);
+    NN_LAUNCH_CHECK(s);
+    return;
+  }
   // N*HW == 0 still launches: every block adds 0, which keeps the accumulate rule trivially true.
   bias_grad_kernel<<<static_cast<unsigned>(C), kThreads, 0, s>>>(dy, dbias, N, C, HW);
   NN_LAUNCH_CHECK(s);
