@@ -40,6 +40,17 @@ __device__ __forceinline__ int64_t bn_offset(int64_t i, int c, int C, int HW) {
   return (n * C + c) * HW + hw;
 }
 
+// Channel c's batch statistics into save_* and (when non-null) the running statistics, by the one
+// thread of the channel that writes them.
+__device__ __forceinline__ void store_channel_stats(int c, float mean, float var, float invstd, float Mf, float momentum,
+                                                    float* save_mean, float* save_invstd, float* running_mean,
+                                                    float* running_var) {
+  save_mean[c] = mean;
+  save_invstd[c] = invstd;
+  if (running_mean != nullptr) running_mean[c] = bn_running_update(running_mean[c], mean, momentum);
+  if (running_var != nullptr) running_var[c] = bn_running_update(running_var[c], bn_unbiased_var(var, Mf), momentum);
+}
+
 // grid (C), block (kThreads). x, y: (N, C, HW); gamma, beta: (C) or null; save_*: (C);
 // running_*: (C) or null.
 __global__ void batchnorm_fwd_train_kernel(const float* __restrict__ x, const float* __restrict__ gamma,
@@ -67,12 +78,7 @@ __global__ void batchnorm_fwd_train_kernel(const float* __restrict__ x, const fl
   const float var = block_sum(acc, scratch) / Mf;
   const float invstd = bn_invstd(var, eps);
 
-  if (threadIdx.x == 0) {
-    save_mean[c] = mean;
-    save_invstd[c] = invstd;
-    if (running_mean != nullptr) running_mean[c] = bn_running_update(running_mean[c], mean, momentum);
-    if (running_var != nullptr) running_var[c] = bn_running_update(running_var[c], bn_unbiased_var(var, Mf), momentum);
-  }
+  if (threadIdx.x == 0) store_channel_stats(c, mean, var, invstd, Mf, momentum, save_mean, save_invstd, running_mean, running_var);
 
   // Pass 3: normalise this channel.
   const float g = gamma != nullptr ? gamma[c] : 1.0f;
@@ -181,12 +187,7 @@ __global__ void batchnorm_fwd_train_columns_kernel(const float* __restrict__ x, 
   const float var = column_sum(acc, scratch) / Mf;
   if (!valid) return;
   const float invstd = bn_invstd(var, eps);
-  if (threadIdx.y == 0) {
-    save_mean[c] = mean;
-    save_invstd[c] = invstd;
-    if (running_mean != nullptr) running_mean[c] = bn_running_update(running_mean[c], mean, momentum);
-    if (running_var != nullptr) running_var[c] = bn_running_update(running_var[c], bn_unbiased_var(var, Mf), momentum);
-  }
+  if (threadIdx.y == 0) store_channel_stats(c, mean, var, invstd, Mf, momentum, save_mean, save_invstd, running_mean, running_var);
   const float g = gamma != nullptr ? gamma[c] : 1.0f;
   const float b = beta != nullptr ? beta[c] : 0.0f;
   for (int64_t n = threadIdx.y; n < N; n += kColRows) {
