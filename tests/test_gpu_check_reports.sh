@@ -30,28 +30,32 @@ expect "| dcgan | 64 | fp32 | graph+fused | 1.000 |"
 [[ $fail -eq 0 ]] && echo "head_to_head.py: all verdicts as expected"
 if [[ $fail -ne 0 ]]; then echo "$out"; exit 1; fi
 
-# tools/compare_runs.py (the graph stage's bit-identity check): equal runs are identical, one
-# changed byte in one tensor or one metrics.csv cell is found, a missing file is exit 2.
-mk() {  # mk DIR BYTE CELL: a run folder with a two-tensor checkpoint and a metrics.csv
+# tools/compare_runs.py (the graph stage's bit-identity check): equal runs are identical (their
+# "config" metadata differs, which does not count), one changed byte in one tensor, one metrics.csv
+# cell or one metadata entry is found, a missing file is exit 2.
+mk() {  # mk DIR BYTE CELL [STEP]: a run folder with a two-tensor checkpoint and a metrics.csv
   mkdir -p "$1"
-  python3 - "$1" "$2" <<'PY'
+  python3 - "$1" "$2" "${4:-7}" <<'PY'
 import json, struct, sys
-d, b = sys.argv[1], int(sys.argv[2])
-h = {"__metadata__": {"config": d}, "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+d, b, step = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+h = {"__metadata__": {"config": d, "step": step}, "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
      "b": {"dtype": "I64", "shape": [1], "data_offsets": [8, 16]}}
 hb = json.dumps(h).encode()
 open(d + "/checkpoint_latest.safetensors", "wb").write(struct.pack("<Q", len(hb)) + hb + bytes([1, 2, 3, b, 5, 6, 7, 8]) + bytes(8))
 PY
   printf 'step,loss\n1,%s\n' "$3" >"$1/metrics.csv"
 }
-mk "$d/x" 4 0.5; mk "$d/y" 4 0.5; mk "$d/z" 9 0.5; mk "$d/w" 4 0.25
-python3 "$here/../tools/compare_runs.py" "$d/x" "$d/y" | grep -q "identical: 2 tensors and 1 metrics.csv rows" ||
-  { echo "FAIL: equal runs not reported identical"; exit 1; }
+mk "$d/x" 4 0.5; mk "$d/y" 4 0.5; mk "$d/z" 9 0.5; mk "$d/w" 4 0.25; mk "$d/v" 4 0.5 8
+python3 "$here/../tools/compare_runs.py" "$d/x" "$d/y" | grep -q "identical: 2 tensors, 1 metadata entries and 1 metrics.csv rows" ||
+  { echo "FAIL: equal runs not reported identical"; python3 "$here/../tools/compare_runs.py" "$d/x" "$d/y"; exit 1; }
 set +e
 python3 "$here/../tools/compare_runs.py" "$d/x" "$d/z" >"$d/out" 2>&1; rc1=$?
 python3 "$here/../tools/compare_runs.py" "$d/x" "$d/w" >>"$d/out" 2>&1; rc2=$?
 python3 "$here/../tools/compare_runs.py" "$d/x" "$d/nothing" >>"$d/out" 2>&1; rc3=$?
+python3 "$here/../tools/compare_runs.py" "$d/x" "$d/v" >>"$d/out" 2>&1; rc4=$?
 set -e
+grep -q "differs: __metadata__.step: bytes differ" "$d/out" || { echo "FAIL: the changed step was not found"; cat "$d/out"; exit 1; }
+[[ $rc4 -eq 1 ]] || { echo "FAIL: a metadata difference exited $rc4, expected 1"; exit 1; }
 grep -q "differs: a: bytes differ from byte 3 of 8" "$d/out" || { echo "FAIL: the changed byte was not found"; cat "$d/out"; exit 1; }
 grep -q "differs: metrics.csv line 2" "$d/out" || { echo "FAIL: the changed metrics row was not found"; cat "$d/out"; exit 1; }
 [[ $rc1 -eq 1 && $rc2 -eq 1 && $rc3 -eq 2 ]] || { echo "FAIL: exit codes $rc1 $rc2 $rc3, expected 1 1 2"; exit 1; }

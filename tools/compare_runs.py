@@ -5,14 +5,20 @@
     python3 tools/compare_runs.py RUN_A RUN_B
 
 Compares RUN_*/checkpoint_latest.safetensors tensor by tensor, byte for byte (weights, batchnorm
-statistics and counters, both Adam states: every tensor of the checkpoint; the metadata is left
-out, since it records the two runs' different options), and RUN_*/metrics.csv line by line.
+statistics and counters, both Adam states: every tensor of the checkpoint), its metadata entry by
+entry (the step, both Adam step counts, the random streams' offsets, ...) except "config" and
+the checksums of the header (they record the runs' different options), and RUN_*/metrics.csv
+line by line.
 Prints one line per difference (at most 10) and a summary; exits 0 when identical, 1 when not, 2
 when a file is missing or unreadable. Standard library only (the GPU machine has no internet).
 """
 import json
 import struct
 import sys
+
+# The entries that differ between a --cuda-graph off and an on run by construction: the options
+# themselves, and the header checksum computed over them.
+IGNORED_METADATA = {"config", "nn.checksum.header"}
 
 
 def tensors(path):
@@ -26,6 +32,11 @@ def tensors(path):
     header = json.loads(data[8:8 + n])
     base = 8 + n
     out = {}
+    meta = header.get("__metadata__") or {}
+    for key, value in meta.items():
+        if key in IGNORED_METADATA:
+            continue
+        out["__metadata__." + key] = ("str", (), str(value).encode())
     for name, info in header.items():
         if name == "__metadata__":
             continue
@@ -56,7 +67,8 @@ def main():
         elif a[name][:2] != b[name][:2]:
             diffs.append(f"{name}: {a[name][:2]} vs {b[name][:2]}")
         elif a[name][2] != b[name][2]:
-            k = next(i for i, (x, y) in enumerate(zip(a[name][2], b[name][2])) if x != y)
+            k = next((i for i, (x, y) in enumerate(zip(a[name][2], b[name][2])) if x != y),
+                     min(len(a[name][2]), len(b[name][2])))
             diffs.append(f"{name}: bytes differ from byte {k} of {len(a[name][2])}")
     tensor_diffs = len(diffs)
     if len(ma) != len(mb):
@@ -67,10 +79,12 @@ def main():
     for d in diffs[:10]:
         print("differs: " + d)
     if diffs:
-        print(f"compare_runs: DIFFERENT: {tensor_diffs} of {len(set(a) | set(b))} tensors, "
+        print(f"compare_runs: DIFFERENT: {tensor_diffs} of {len(set(a) | set(b))} tensors and metadata entries, "
               f"{len(diffs) - tensor_diffs} metrics.csv differences")
         return 1
-    print(f"compare_runs: identical: {len(a)} tensors and {len(ma) - 1} metrics.csv rows, bit for bit")
+    n_meta = sum(1 for k in a if k.startswith("__metadata__."))
+    print(f"compare_runs: identical: {len(a) - n_meta} tensors, {n_meta} metadata entries and {len(ma) - 1} "
+          f"metrics.csv rows, bit for bit")
     return 0
 
 

@@ -133,9 +133,10 @@ def targets(ours, torch):
     for preset, batch in (("dcgan", 64), ("keras", 256)):
         eager = ours.get((preset, batch, "fp32", "plain"), {}).get("synthetic")
         graph = ours.get((preset, batch, "fp32", "graph"), {}).get("synthetic")
+        def known(row, key):
+            return "n/a" if not ok(row) or row.get(key) is None else row.get(key)
         out.append("* %s batch %d: launches per step: %s eagerly, %s replayed%s" % (
-            preset, batch, eager.get("kernel_launches") if ok(eager) else "n/a",
-            graph.get("launches_per_step") if ok(graph) else "n/a",
+            preset, batch, known(eager, "kernel_launches"), known(graph, "launches_per_step"),
             "" if not ok(graph) or graph.get("replayed") else " (the capture failed: the timed steps ran eagerly)"))
     return out
 
