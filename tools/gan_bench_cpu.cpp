@@ -44,6 +44,7 @@ struct Options {
   std::vector<int64_t> batches{64, 256};
   int64_t warmup = 1, steps = 3;
   int threads = 0;
+  bool fuse = false;  // --fuse: the trainer's fused ops (Config::fuse)
   std::string json;
 };
 
@@ -82,6 +83,7 @@ Row bench_one(const Options& o, const std::string& preset, int64_t batch, const 
   nn::train::Config c = nn::train::preset_defaults(preset);
   c.batch_size = batch;
   c.device = "cpu";
+  c.fuse = o.fuse;
   c.out_dir = out_dir;
   Row r;
   r.preset = preset;
@@ -139,6 +141,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", o.threads, "CPU threads (default: OMP_NUM_THREADS, else one per core)")
       ->check(CLI::Range(1, 1024));
   app.add_option("--json", o.json, "also write the numbers as JSON");
+  app.add_flag("--fuse", o.fuse, "the trainer's fused ops (gan_train --fuse)");
   if (auto exit_code = parse_command_line(app, argc, argv, "gan_bench_cpu")) return *exit_code;
   try {
     if (o.threads > 0) nn::set_cpu_threads(o.threads);
