@@ -28,17 +28,6 @@ void act_bwd_loop(const T* xy, const T* dy, T* dx, int64_t n, T slope) {
   for (int64_t i = 0; i < n; ++i) dx[i] += dy[i] * act_derivative<T>(K, xy[i], slope);
 }
 
-// Calls f(std::integral_constant<ActKind, kind>) for the run-time kind.
-template <class F>
-void dispatch_kind(ActKind kind, F&& f) {
-  switch (kind) {
-    case ActKind::Relu: return f(std::integral_constant<ActKind, ActKind::Relu>{});
-    case ActKind::LeakyRelu: return f(std::integral_constant<ActKind, ActKind::LeakyRelu>{});
-    case ActKind::Tanh: return f(std::integral_constant<ActKind, ActKind::Tanh>{});
-    default: return f(std::integral_constant<ActKind, ActKind::Sigmoid>{});
-  }
-}
-
 void activation_fwd_cpu(ActKind kind, const Tensor& x, const Tensor& y, double slope) {
   dispatch_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);

@@ -11,6 +11,7 @@
 // activation(conv2d(x, w, b)). On CUDA one kernel each way (kernels/bias.cu); the gradient's sum
 // takes another order there. Backward accumulates.
 // Tests: tests/test_fusion.cpp (Gradcheck.bias_act, CudaParity.bias_act, Fusion.*).
+#include "cpu_parallel.h"
 #include "op_util.h"
 
 namespace nn {
@@ -26,27 +27,34 @@ ActKind act_kind(BiasActivation a) {
   }
 }
 
-template <class T>
-void bias_act_fwd_cpu(ActKind kind, const T* x, const T* b, T* y, int64_t N, int64_t C, int64_t HW, T slope) {
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c) {
-      const int64_t o = (n * C + c) * HW;
-      for (int64_t i = 0; i < HW; ++i) y[o + i] = act_forward<T>(kind, x[o + i] + b[c], slope);
-    }
+// The kind is a template argument (dispatch_kind): the inner loops vectorise. Planes (n, c) are
+// independent in the forward and channels in the backward, so threads split them without
+// changing a bit (each channel's sum keeps its order).
+template <ActKind K, class T>
+void bias_act_fwd_cpu(const T* x, const T* b, T* y, int64_t N, int64_t C, int64_t HW, T slope) {
+  const int64_t planes = N * C;
+#pragma omp parallel for schedule(static) if (planes * HW >= kParallelElems)
+  for (int64_t p = 0; p < planes; ++p) {
+    const T bias = b[p % C];
+    const T* xp = x + p * HW;
+    T* yp = y + p * HW;
+    for (int64_t i = 0; i < HW; ++i) yp[i] = act_forward<T>(K, xp[i] + bias, slope);
+  }
 }
 
 // xy: x (relu, leaky relu: z = x + b is recomputed) or y (tanh, sigmoid). dx, db nullable.
-template <class T>
-void bias_act_bwd_cpu(ActKind kind, const T* xy, const T* b, const T* dy, T* dx, T* db, int64_t N, int64_t C,
-                      int64_t HW, T slope) {
-  const bool through_output = act_backward_uses_output(kind);
+template <ActKind K, class T>
+void bias_act_bwd_cpu(const T* xy, const T* b, const T* dy, T* dx, T* db, int64_t N, int64_t C, int64_t HW,
+                      T slope) {
+  constexpr bool through_output = K == ActKind::Tanh || K == ActKind::Sigmoid;
+#pragma omp parallel for schedule(static) if (N * C * HW >= kParallelElems)
   for (int64_t c = 0; c < C; ++c) {
     double acc = 0;
     for (int64_t n = 0; n < N; ++n) {
       const int64_t o = (n * C + c) * HW;
       for (int64_t i = 0; i < HW; ++i) {
         const T at = through_output ? xy[o + i] : xy[o + i] + b[c];
-        const T dz = dy[o + i] * act_derivative<T>(kind, at, slope);
+        const T dz = dy[o + i] * act_derivative<T>(K, at, slope);
         if (dx) dx[o + i] += dz;
         acc += static_cast<double>(T(0) + dz);  // the composition sums the gradient buffer 0 + dz
       }
@@ -74,7 +82,10 @@ Tensor bias_act(const Tensor& x, const Tensor& bias, BiasActivation activation, 
   } else {
     dispatch_float(x.dtype(), [&](auto zero) {
       using T = decltype(zero);
-      bias_act_fwd_cpu<T>(kind, x.data<T>(), bias.data<T>(), y.data<T>(), N, C, HW, static_cast<T>(slope));
+      dispatch_kind(kind, [&](auto k) {
+        bias_act_fwd_cpu<decltype(k)::value, T>(x.data<T>(), bias.data<T>(), y.data<T>(), N, C, HW,
+                                                static_cast<T>(slope));
+      });
     });
   }
   const bool through_output = act_backward_uses_output(kind);
@@ -94,8 +105,11 @@ Tensor bias_act(const Tensor& x, const Tensor& bias, BiasActivation activation, 
     }
     dispatch_float(gy.dtype(), [&](auto zero) {
       using T = decltype(zero);
-      bias_act_bwd_cpu<T>(kind, saved.data<T>(), bias.data<T>(), gy.data<T>(), want_x ? gx.data<T>() : nullptr,
-                          want_b ? gb.data<T>() : nullptr, N, C, HW, static_cast<T>(slope));
+      dispatch_kind(kind, [&](auto k) {
+        bias_act_bwd_cpu<decltype(k)::value, T>(saved.data<T>(), bias.data<T>(), gy.data<T>(),
+                                                want_x ? gx.data<T>() : nullptr, want_b ? gb.data<T>() : nullptr, N, C,
+                                                HW, static_cast<T>(slope));
+      });
     });
   });
   return y;

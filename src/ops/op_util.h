@@ -1,5 +1,7 @@
 // op_util.h — small helpers shared by the op files (internal to src/ops/).
 #pragma once
+#include <type_traits>
+
 #include "nn/autograd.h"
 #include "nn/ops.h"
 #include "nn/tensor.h"
@@ -34,6 +36,18 @@ inline void check_op_tensors(const char* op, std::initializer_list<const Tensor*
     }
     check_same_device(op, *first, *t);
     check_same_dtype(op, *first, *t);
+  }
+}
+
+// Calls f(std::integral_constant<ActKind, kind>) for the run-time kind: a CPU loop templated on
+// the kind has act_forward's switch folded away and vectorises (a run-time kind kept it scalar).
+template <class F>
+void dispatch_kind(ActKind kind, F&& f) {
+  switch (kind) {
+    case ActKind::Relu: return f(std::integral_constant<ActKind, ActKind::Relu>{});
+    case ActKind::LeakyRelu: return f(std::integral_constant<ActKind, ActKind::LeakyRelu>{});
+    case ActKind::Tanh: return f(std::integral_constant<ActKind, ActKind::Tanh>{});
+    default: return f(std::integral_constant<ActKind, ActKind::Sigmoid>{});
   }
 }
 
