@@ -57,6 +57,21 @@ NN_HD float sqrt_rn(float a) {
   return std::sqrt(a);
 #endif
 }
+// The same two in double, for functors templated on the scalar (the CPU tests run them in double).
+NN_HD double mul_rn(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+NN_HD double add_rn(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
 NN_HD float fma_rn(float a, float b, float c) {
 #if defined(__CUDA_ARCH__)
   return __fmaf_rn(a, b, c);

@@ -50,9 +50,7 @@ __global__ void metrics_append_kernel(float* buffer, int64_t* row, const float* 
 __global__ void ema_update_kernel(float* __restrict__ e, const float* __restrict__ g, int64_t n,
                                   const int64_t* __restrict__ step, int64_t ema_start, float w) {
   const int64_t s = *step;
-  // ema_value with every operation rounded as written (nvcc would contract w (g - e) + e into
-  // an fma; the host is built without contraction): the CPU's bits.
-  NN_GRID_STRIDE_LOOP(i, n) { e[i] = s <= ema_start ? g[i] : add_rn(e[i], mul_rn(w, add_rn(g[i], -e[i]))); }
+  NN_GRID_STRIDE_LOOP(i, n) { e[i] = ema_value<float>(e[i], g[i], s, ema_start, w); }
 }
 
 }  // namespace

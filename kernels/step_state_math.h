@@ -40,11 +40,12 @@ NN_HD double linear_decay_lr(int64_t s, double lr0, double total_steps) {
   return lr0 * (f > 0.0 ? f : 0.0);
 }
 
-// One element of the EMA generator after G's step s: a copy up to ema_start, torch.lerp's form after.
-// (The CUDA kernel writes the same operations with explicit rounding: no fma contraction.)
+// One element of the EMA generator after G's step s: a copy up to ema_start, torch.lerp's form
+// after, e + w (g - e), each operation rounded as written (nvcc would contract it into an fma; the
+// host never does), so the CPU loop and the CUDA kernel give the same bits.
 template <class T>
 NN_HD T ema_value(T e, T g, int64_t s, int64_t ema_start, T w) {
-  return s <= ema_start ? g : e + w * (g - e);
+  return s <= ema_start ? g : add_rn(e, mul_rn(w, add_rn(g, -e)));
 }
 
 }  // namespace nn

@@ -382,42 +382,40 @@ Tensor& Tensor::uniform_(Generator& gen, double lo, double hi) {
   return *this;
 }
 
-Tensor& Tensor::normal_(Generator& gen, double mean, double std) {
-  int64_t n = numel();
-  uint64_t c0 = gen.take(static_cast<uint64_t>(n));
+// Both normal_ overloads: element i = fma(z_i, std, mean), z_i from counter c0 + i/4, where c0 is
+// c0_host, or (c0_device defined) the value a DeviceGenerator's take left there, which the CUDA
+// kernel reads on the device and the CPU loop reads here.
+static void normal_fill(const Tensor& t, uint64_t seed, uint64_t c0_host, const Tensor& c0_device, double mean,
+                        double std) {
+  const int64_t n = t.numel();
   const float fmean = static_cast<float>(mean), fstd = static_cast<float>(std);
-  if (is_cuda()) {
+  if (t.is_cuda()) {
 #if defined(NN_WITH_CUDA)
-    normal_fill_cuda(data<float>(), n, gen.seed, c0, fmean, fstd, cuda::stream());
+    if (c0_device.defined()) {
+      normal_fill_cuda(t.data<float>(), n, seed, c0_device.data<int64_t>(), fmean, fstd, cuda::stream());
+    } else {
+      normal_fill_cuda(t.data<float>(), n, seed, c0_host, fmean, fstd, cuda::stream());
+    }
 #endif
-    return *this;
+    return;
   }
-  dispatch_float(dtype(), [&](auto zero) {
+  const uint64_t c0 = c0_device.defined() ? static_cast<uint64_t>(c0_device.data<int64_t>()[0]) : c0_host;
+  dispatch_float(t.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    T* p = data<T>();
-    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(fma_rn(rng_normal(gen.seed, c0, i), fstd, fmean));
+    T* p = t.data<T>();
+    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(fma_rn(rng_normal(seed, c0, i), fstd, fmean));
   });
+}
+
+Tensor& Tensor::normal_(Generator& gen, double mean, double std) {
+  normal_fill(*this, gen.seed, gen.take(static_cast<uint64_t>(numel())), Tensor(), mean, std);
   return *this;
 }
 
 Tensor& Tensor::normal_(const DeviceGenerator& gen, double mean, double std) {
-  const int64_t n = numel();
   NN_CHECK(gen.device() == device(), "normal_: the generator's counter is on ", device_name(gen.device()),
            " but the tensor on ", device_name(device()));
-  const Tensor c0 = gen.take(n);
-  const float fmean = static_cast<float>(mean), fstd = static_cast<float>(std);
-  if (is_cuda()) {
-#if defined(NN_WITH_CUDA)
-    normal_fill_cuda(data<float>(), n, gen.seed(), c0.data<int64_t>(), fmean, fstd, cuda::stream());
-#endif
-    return *this;
-  }
-  const uint64_t start = static_cast<uint64_t>(c0.data<int64_t>()[0]);
-  dispatch_float(dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    T* p = data<T>();
-    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(fma_rn(rng_normal(gen.seed(), start, i), fstd, fmean));
-  });
+  normal_fill(*this, gen.seed(), 0, gen.take(numel()), mean, std);
   return *this;
 }
 

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "test_util.h"
+#include "trainer_state.h"
 #include "train/trainer.h"
 
 namespace nn::test {
@@ -33,9 +34,7 @@ std::map<std::string, std::vector<double>> three_steps(const std::string& preset
     }
     t.train_step(reals);
   }
-  std::map<std::string, std::vector<double>> state;
-  for (auto& [name, tensor] : t.checkpoint_tensors()) state[name] = tensor.to_vector();
-  return state;
+  return state_of(t);
 }
 
 TEST(Fusion, FusedOpsTrainToTheSameBits) {

@@ -13,6 +13,7 @@
 
 #include "io/safetensors.h"
 #include "test_util.h"
+#include "trainer_state.h"
 #include "train/trainer.h"
 
 namespace nn::test {
@@ -32,12 +33,6 @@ Config small_sngan(const std::string& out) {
   c.train_images = 400;  // 50 batches: 10 steps of 5 D batches per epoch
   c.log_every = 2;
   return c;
-}
-
-std::map<std::string, std::vector<double>> state_of(Trainer& t) {
-  std::map<std::string, std::vector<double>> s;
-  for (auto& [name, tensor] : t.checkpoint_tensors()) s[name] = tensor.to_vector();
-  return s;
 }
 
 TEST(Sngan, PresetIsThePublishedRecipe) {

@@ -15,6 +15,7 @@
 
 #include "io/safetensors.h"
 #include "test_util.h"
+#include "trainer_state.h"
 #include "train/trainer.h"
 
 namespace nn::test {
@@ -39,12 +40,6 @@ Config small_config(const std::string& preset, const std::string& out) {
 }
 
 // All weights, running statistics, counters and Adam moments of a trainer, by name.
-std::map<std::string, std::vector<double>> state_of(Trainer& t) {
-  std::map<std::string, std::vector<double>> s;
-  for (auto& [name, tensor] : t.checkpoint_tensors()) s[name] = tensor.to_vector();
-  return s;
-}
-
 void trains_and_writes_outputs(const std::string& preset) {
   NN_SKIP_WITHOUT_CIFAR();
   TempDir dir(preset + "_smoke");

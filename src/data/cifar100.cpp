@@ -221,12 +221,7 @@ void BatchSampler::batch_into_next(Tensor& out) {
   }
   // The host checks its mirror (the device cursor moves in step with it); the kernel reads the
   // cursor, then a one-thread kernel advances it.
-  NN_CHECK(next_index_ >= 0 && next_index_ < batches_per_epoch(), "BatchSampler: batch ", next_index_,
-           " out of range: an epoch has ", batches_per_epoch(), " batches of ", batch_size_);
-  Shape want{batch_size_};
-  want.insert(want.end(), sample_shape_.begin(), sample_shape_.end());
-  NN_CHECK(out.defined() && out.dtype() == DType::F32 && out.device() == device_ && out.shape() == want,
-           "BatchSampler::batch_into_next: out must be float32 ", shape_str(want), " on ", device_name(device_));
+  check_batch("BatchSampler::batch_into_next", next_index_, out);
 #if defined(NN_WITH_CUDA)
   gather_scale_cuda(images_.data<uint8_t>(), order_device_.data<int32_t>(), cursor_.data<int64_t>(), batch_size_,
                     sample_elems_, out.data<float>(), cuda::stream());
@@ -243,15 +238,18 @@ Tensor BatchSampler::batch(int64_t index) const {
   return out;
 }
 
-void BatchSampler::batch_into(int64_t index, Tensor& out) const {
+void BatchSampler::check_batch(const char* where, int64_t index, const Tensor& out) const {
   NN_CHECK(index >= 0 && index < batches_per_epoch(), "BatchSampler: batch ", index, " out of range: an epoch has ",
            batches_per_epoch(), " batches of ", batch_size_);
-  check_defined("BatchSampler::batch_into", out, "out");
+  check_defined(where, out, "out");
   Shape want{batch_size_};
   want.insert(want.end(), sample_shape_.begin(), sample_shape_.end());
-  NN_CHECK(out.dtype() == DType::F32 && out.device() == device_ && out.shape() == want,
-           "BatchSampler::batch_into: out must be float32 ", shape_str(want), " on ", device_name(device_), ", got ",
-           out.str());
+  NN_CHECK(out.dtype() == DType::F32 && out.device() == device_ && out.shape() == want, where,
+           ": out must be float32 ", shape_str(want), " on ", device_name(device_), ", got ", out.str());
+}
+
+void BatchSampler::batch_into(int64_t index, Tensor& out) const {
+  check_batch("BatchSampler::batch_into", index, out);
   const int64_t first = index * batch_size_;
   if (device_ == Device::CUDA) {
 #if defined(NN_WITH_CUDA)

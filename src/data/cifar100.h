@@ -124,6 +124,8 @@ class BatchSampler {
   std::vector<int32_t> order_;  // this epoch's permutation, on the host
   Tensor order_device_;         // int32 (N) on device_; the same values, reused every epoch
   int64_t epoch_ = -1;
+  // index in range, out float32 (B, C, H, W) on device_; `where` names the caller in the error.
+  void check_batch(const char* where, int64_t index, const Tensor& out) const;
   Tensor cursor_;           // int64 (1) on device_: the next batch index of the epoch
   int64_t next_index_ = 0;  // its host mirror
 };

@@ -56,7 +56,7 @@ void bias_act_bwd_cpu(const T* xy, const T* b, const T* dy, T* dx, T* db, int64_
         const T at = through_output ? xy[o + i] : xy[o + i] + b[c];
         const T dz = dy[o + i] * act_derivative<T>(K, at, slope);
         if (dx) dx[o + i] += dz;
-        acc += static_cast<double>(T(0) + dz);  // the composition sums the gradient buffer 0 + dz
+        acc += static_cast<double>(dz);
       }
     }
     if (db) db[c] += static_cast<T>(acc);

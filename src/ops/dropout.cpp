@@ -17,8 +17,6 @@
 #include <algorithm>
 
 #include "dropout_math.h"
-#include <functional>
-
 #include "nn/step_state.h"
 #include "rng_math.h"
 #include "cpu_parallel.h"
@@ -99,11 +97,10 @@ void dropout_cpu(const Tensor& v, const Tensor& out, bool accumulate, uint64_t s
 
 namespace {
 
-// The shared body: the mask's first counter is c0_host, or (c0_device defined) the value a
-// DeviceGenerator's take left in that one-element tensor, which the kernels read on the device
-// and the backward keeps.
-Tensor dropout_impl(const Tensor& x, double p, bool training, uint64_t seed, const std::function<uint64_t()>& take_host,
-                    const std::function<Tensor()>& take_device) {
+// The shared body, with exactly one of host and device: the mask's first counter is taken from a
+// host Generator, or from a DeviceGenerator, whose take leaves it in a one-element tensor that the
+// kernels read on the device and the backward keeps. Nothing is taken when no mask is drawn.
+Tensor dropout_impl(const Tensor& x, double p, bool training, Generator* host, const DeviceGenerator* device) {
   OpScope scope("dropout", {&x});
   check_defined("dropout", x, "input");
   check_op_tensors("dropout", {&x});
@@ -120,10 +117,13 @@ Tensor dropout_impl(const Tensor& x, double p, bool training, uint64_t seed, con
   }
 
   const int64_t n = x.numel();
-  const Tensor c0_device = take_device ? take_device() : Tensor();
+  NN_CHECK(!device || device->device() == x.device(), "dropout: the generator's counter is on ",
+           device_name(device ? device->device() : x.device()), " but the input on ", device_name(x.device()));
+  const uint64_t seed = device ? device->seed() : host->seed;
+  const Tensor c0_device = device ? device->take(n) : Tensor();
   // On the CPU a device counter is read here; on CUDA only the kernels read it.
-  const uint64_t c0 = take_device ? (c0_device.is_cuda() ? 0 : static_cast<uint64_t>(c0_device.data<int64_t>()[0]))
-                                  : take_host();
+  const uint64_t c0 = !device ? host->take(static_cast<uint64_t>(n))
+                              : c0_device.is_cuda() ? 0 : static_cast<uint64_t>(c0_device.data<int64_t>()[0]);
   const bool on_device = c0_device.defined() && c0_device.is_cuda();
   const uint32_t threshold = dropout_threshold(p);
   // Kept in double here and rounded to the tensor's type where it is used (static_cast<float> on
@@ -132,7 +132,6 @@ Tensor dropout_impl(const Tensor& x, double p, bool training, uint64_t seed, con
 
   Tensor y = Tensor::empty_like(x);
   if (x.is_cuda()) {
-    NN_CHECK(!c0_device.defined() || on_device, "dropout: a CUDA input needs the generator's counter on CUDA");
     if (on_device) {
       NN_CUDA_ONLY(dropout_fwd_cuda(x.data<float>(), y.data<float>(), n, seed, c0_device.data<int64_t>(), threshold,
                                     static_cast<float>(scale), op_stream()));
@@ -141,7 +140,6 @@ Tensor dropout_impl(const Tensor& x, double p, bool training, uint64_t seed, con
                                     static_cast<float>(scale), op_stream()));
     }
   } else {
-    NN_CHECK(!on_device, "dropout: a CPU input needs the generator's counter on the CPU");
     dropout_cpu(x, y, /*accumulate=*/false, seed, c0, threshold, scale);
   }
   record_op(y, "dropout", {x}, [x, n, seed, c0, c0_device, on_device, threshold, scale](const Tensor& gy) {
@@ -164,12 +162,11 @@ Tensor dropout_impl(const Tensor& x, double p, bool training, uint64_t seed, con
 }  // namespace
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
-  return dropout_impl(x, p, training, gen.seed, [&gen, &x] { return gen.take(static_cast<uint64_t>(x.numel())); },
-                      nullptr);
+  return dropout_impl(x, p, training, &gen, nullptr);
 }
 
 Tensor dropout(const Tensor& x, double p, bool training, const DeviceGenerator& gen) {
-  return dropout_impl(x, p, training, gen.seed(), nullptr, [&gen, &x] { return gen.take(x.numel()); });
+  return dropout_impl(x, p, training, nullptr, &gen);
 }
 
 }  // namespace nn

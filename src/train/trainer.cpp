@@ -247,6 +247,15 @@ void Trainer::record_metrics(const Tensor& loss_d, const Tensor& loss_g, const T
 
 // ------------------------------------------------------------------ one step of run(), eager or replayed
 
+Trainer::HostCounters Trainer::HostCounters::plus(const HostCounters& other, int64_t sign) const {
+  HostCounters c = *this;
+  c.step += sign * other.step;
+  c.metrics_rows += sign * other.metrics_rows;
+  c.next_batch += sign * other.next_batch;
+  for (size_t i = 0; i < c.batchnorm_counts.size(); ++i) c.batchnorm_counts[i] += sign * other.batchnorm_counts[i];
+  return c;
+}
+
 Trainer::HostCounters Trainer::host_counters() const {
   HostCounters c;
   c.step = step_;
@@ -291,7 +300,7 @@ void Trainer::run_step() {
     // counters it moved are put back, and their change is what each replay adds.
     const HostCounters before = host_counters();
     const std::string why = graph_->capture(step);
-    HostCounters after = host_counters();
+    const HostCounters after = host_counters();
     set_host_counters(before);
     if (!why.empty()) {
       if (!quiet_) std::cout << "note: --cuda-graph on: the step could not be captured (" << why
@@ -300,22 +309,13 @@ void Trainer::run_step() {
       step();
       return;
     }
-    graph_delta_ = after;
-    graph_delta_.step -= before.step;
-    graph_delta_.metrics_rows -= before.metrics_rows;
-    graph_delta_.next_batch -= before.next_batch;
-    for (size_t i = 0; i < after.batchnorm_counts.size(); ++i) graph_delta_.batchnorm_counts[i] -= before.batchnorm_counts[i];
+    graph_delta_ = after.plus(before, -1);
     if (!quiet_)
       std::cout << "CUDA graph: step " << step_ + 1 << " captured (" << graph_->kernel_nodes() << " kernels, "
                 << graph_->other_nodes() << " other nodes); every later step is one graph launch\n";
   }
   graph_->replay();
-  HostCounters c = host_counters();
-  c.step += graph_delta_.step;
-  c.metrics_rows += graph_delta_.metrics_rows;
-  c.next_batch += graph_delta_.next_batch;
-  for (size_t i = 0; i < c.batchnorm_counts.size(); ++i) c.batchnorm_counts[i] += graph_delta_.batchnorm_counts[i];
-  set_host_counters(c);
+  set_host_counters(host_counters().plus(graph_delta_, +1));
 }
 
 static std::string format_duration(double seconds) {

@@ -125,6 +125,8 @@ class Trainer {
   struct HostCounters {
     int64_t step = 0, metrics_rows = 0, next_batch = 0;
     std::vector<int64_t> batchnorm_counts;  // G's, D's and the EMA G's num_batches_tracked
+    // Every field plus sign times the other's (the same layout): a change, or a change applied.
+    HostCounters plus(const HostCounters& other, int64_t sign) const;
   };
   HostCounters host_counters() const;
   void set_host_counters(const HostCounters& c);
